@@ -21,6 +21,7 @@ import contextlib
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -65,9 +66,15 @@ def data_root() -> Path:
 
 
 def mirror_sources() -> list[str]:
-    """The entries of ``MNIST_BOOK_MIRROR``, in order (empty when unset)."""
+    """The entries of ``MNIST_BOOK_MIRROR``, in order (empty when unset).
+
+    Entries are separated by ``os.pathsep``; a URL keeps its own colons
+    (``/srv/mnist:https://example.org:8080/mnist/`` is two entries).
+    """
     value = os.environ.get(ENV_MIRROR, "")
-    return [entry.strip() for entry in value.split(os.pathsep) if entry.strip()]
+    sep = re.escape(os.pathsep)
+    url = rf"[A-Za-z][A-Za-z0-9+.\-]*://[^/{sep}]*(?::\d+)?(?:/[^{sep}]*)?"
+    return [entry.strip() for entry in re.findall(rf"{url}|[^{sep}]+", value) if entry.strip()]
 
 
 def _is_url(source: str) -> bool:
