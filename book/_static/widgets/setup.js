@@ -1,0 +1,26 @@
+// Runs after RequireJS and before the Jupyter widgets HTML manager (embed-amd.js).
+(function () {
+  var script = document.currentScript;
+  var here = script.src.replace(/\/[^\/]*$/, "");
+  // The manager loads its fonts and icons from beside its own AMD module. When the book serves it
+  // from _static/widgets/, map the module's id there (otherwise they are looked for next to the page).
+  if (script.dataset.localManager === "true") {
+    require.config({ paths: { "@jupyter-widgets/html-manager/dist": here } });
+  }
+  // The manager typesets widget labels with MathJax 2's API (MathJax.Hub.Queue); the book loads
+  // MathJax 3, which has no Hub. Translate, once MathJax (a deferred script) is there.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.MathJax && !window.MathJax.Hub) {
+      window.MathJax.Hub = {
+        Queue: function () {
+          for (var i = 0; i < arguments.length; i++) {
+            var job = arguments[i];
+            if (Array.isArray(job) && job[0] === "Typeset" && window.MathJax.typesetPromise) {
+              window.MathJax.typesetPromise([job[2]]).catch(function () {});
+            }
+          }
+        },
+      };
+    }
+  });
+})();
