@@ -404,10 +404,10 @@ def plot_ablation(names: Sequence[str], val_acc: Sequence[float], n_val: int, *,
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))
     y = list(range(len(names)))[::-1]
     ax.barh(y, err, xerr=se, color="#9ec5fe", edgecolor="navy", capsize=3)
-    for yi, e in zip(y, err):
-        ax.text(e, yi, f"  {e:.2f}%", va="center", ha="left", fontsize=8)
+    for yi, e, s in zip(y, err, se):
+        ax.text(e + s, yi, f"  {e:.2f}%", va="center", ha="left", fontsize=8)
     ax.set(yticks=y, yticklabels=list(names), xlabel="validation error (%)", title=title)
-    ax.set_xlim(0, max(err) * 1.25 + max(se))
+    ax.set_xlim(0, max(e + s for e, s in zip(err, se)) * 1.3)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
@@ -496,7 +496,7 @@ def plot_readings(photos: Sequence, inputs: Sequence, probs: Sequence[torch.Tens
 def plot_step_phases(phases: dict[str, "object"], *, title: str = "Where a training step's time goes"):
     """Microseconds per training image in each phase (data, forward, backward, optimizer), one bar per setup.
 
-    ``phases``: ``{name: StepTimes}`` from ``mnist_book.bench.time_phases``.
+    ``phases``: ``{name: StepTimes}`` from ``mnist_book.profiling.time_phases``.
     """
     names = list(phases)
     parts = ["data", "forward", "backward", "optimizer"]

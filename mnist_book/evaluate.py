@@ -1,0 +1,236 @@
+"""Evaluating a classifier honestly (chapter 6): exact accuracy, the confusion matrix, per-class
+precision/recall/F1, the most confident mistakes, calibration, robustness to small shifts and
+rotations, and inference throughput.
+
+Everything works on a :class:`~mnist_book.data.Split` held in memory or on any iterable of
+``(images, labels)`` batches, such as a ``DataLoader``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Iterable, NamedTuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision.transforms.functional as TF
+
+from mnist_book.data import Split
+
+#: Either a whole split in memory or anything that yields ``(images, labels)`` batches.
+Data = Union[Split, Iterable[tuple[torch.Tensor, torch.Tensor]]]
+
+
+class Predictions(NamedTuple):
+    """A model's raw outputs on a data set, with the true labels (both on the CPU)."""
+
+    logits: torch.Tensor  # (N, 10)
+    labels: torch.Tensor  # (N,)
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """Softmax probabilities, (N, 10). Also right for log-probabilities: softmax ignores a shift."""
+        return F.softmax(self.logits.double(), dim=1).float()
+
+    @property
+    def predicted(self) -> torch.Tensor:
+        return self.logits.argmax(dim=1)
+
+    @property
+    def correct(self) -> int:
+        return int((self.predicted == self.labels).sum())
+
+    @property
+    def accuracy(self) -> float:
+        """Fraction correct, e.g. 0.9912 (not truncated to a whole percent)."""
+        return self.correct / len(self.labels)
+
+
+def _batches(data: Data, batch_size: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    if isinstance(data, Split):
+        for lo in range(0, len(data), batch_size):
+            yield data.images[lo : lo + batch_size], data.labels[lo : lo + batch_size]
+    else:
+        yield from data
+
+
+def predict(
+    model: nn.Module, data: Data, *, device: torch.device | str | None = None, batch_size: int = 500
+) -> Predictions:
+    """Run ``model`` over ``data`` in eval mode (dropout off) without gradients; outputs on the CPU."""
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits, labels = [], []
+    try:
+        with torch.no_grad():
+            for x, y in _batches(data, batch_size):
+                logits.append(model(x.to(device)).float().cpu())
+                labels.append(y.cpu())
+    finally:
+        model.train(was_training)
+    if not logits:
+        raise ValueError("predict() got no batches: the data set is empty.")
+    return Predictions(torch.cat(logits), torch.cat(labels))
+
+
+def loss_and_accuracy(
+    model: nn.Module, data: Data, *, device: torch.device | str | None = None, batch_size: int = 500
+) -> tuple[float, float]:
+    """Mean cross-entropy and fraction correct of ``model`` on ``data`` (eval mode)."""
+    p = predict(model, data, device=device, batch_size=batch_size)
+    return F.cross_entropy(p.logits, p.labels).item(), p.accuracy
+
+
+def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """``cm[i, j]`` = how many samples of true class ``i`` were predicted as ``j`` (int64)."""
+    labels, predicted = labels.cpu().long(), predicted.cpu().long()
+    if labels.shape != predicted.shape:
+        raise ValueError(f"labels {tuple(labels.shape)} and predictions {tuple(predicted.shape)} differ in shape.")
+    for name, t in (("labels", labels), ("predictions", predicted)):
+        if len(t) and (t.min() < 0 or t.max() >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}; found {int(t.min())}..{int(t.max())}.")
+    return torch.bincount(labels * num_classes + predicted, minlength=num_classes**2).view(num_classes, num_classes)
+
+
+class ClassMetrics(NamedTuple):
+    """Per-class precision, recall, F1 (0 where undefined) and support (true samples per class)."""
+
+    precision: torch.Tensor
+    recall: torch.Tensor
+    f1: torch.Tensor
+    support: torch.Tensor
+
+
+def per_class_metrics(cm: torch.Tensor) -> ClassMetrics:
+    """Precision = TP / predicted as the class, recall = TP / truly the class, F1 their harmonic mean."""
+    cm = cm.double()
+    tp = cm.diagonal()
+    predicted, actual = cm.sum(0), cm.sum(1)
+    precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
+    recall = torch.where(actual > 0, tp / actual.clamp(min=1), torch.zeros_like(tp))
+    denom = precision + recall
+    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-300), torch.zeros_like(tp))
+    return ClassMetrics(precision, recall, f1, actual.long())
+
+
+def most_confident_mistakes(probs: torch.Tensor, labels: torch.Tensor, k: int = 16) -> torch.Tensor:
+    """Indices of the (at most ``k``) wrong predictions made with the highest probability, most confident first."""
+    confidence, predicted = probs.max(dim=1)
+    wrong = (predicted != labels).nonzero().flatten()
+    order = confidence[wrong].argsort(descending=True, stable=True)
+    return wrong[order[:k]]
+
+
+class Calibration(NamedTuple):
+    """Confidence binned into equal-width bins: per bin the mean confidence, the accuracy and the count."""
+
+    edges: torch.Tensor  # (n_bins + 1,)
+    confidence: torch.Tensor  # (n_bins,) NaN where the bin is empty
+    accuracy: torch.Tensor  # (n_bins,) NaN where the bin is empty
+    count: torch.Tensor  # (n_bins,)
+    ece: float  # expected calibration error: sum over bins of count/N * |accuracy - confidence|
+
+
+def calibration(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> Calibration:
+    """Reliability statistics of the top-class probability (Guo et al., 2017: bins (lo, hi])."""
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, not {n_bins}.")
+    confidence, predicted = probs.double().max(dim=1)
+    hit = (predicted == labels).double()
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)
+    # bucketize(right=False) puts c in bin i when edges[i] < c <= edges[i+1]; a confidence of
+    # exactly 0 cannot happen for a top-class probability (it is at least 1/10).
+    which = (torch.bucketize(confidence, edges) - 1).clamp(0, n_bins - 1)
+    count = torch.bincount(which, minlength=n_bins)
+    conf_sum = torch.bincount(which, weights=confidence, minlength=n_bins)
+    hit_sum = torch.bincount(which, weights=hit, minlength=n_bins)
+    nonempty = count > 0
+    nan = torch.full((n_bins,), math.nan, dtype=torch.float64)
+    mean_conf = torch.where(nonempty, conf_sum / count.clamp(min=1), nan)
+    mean_acc = torch.where(nonempty, hit_sum / count.clamp(min=1), nan)
+    ece = float((hit_sum - conf_sum).abs().sum() / len(labels))  # = sum_b n_b/N |acc_b - conf_b|
+    return Calibration(edges, mean_conf, mean_acc, count, ece)
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def shift_images(images: torch.Tensor, dx: int, dy: int, fill: float) -> torch.Tensor:
+    """Move every image ``dx`` pixels right and ``dy`` pixels down; uncovered pixels get ``fill``.
+
+    ``fill`` is the background value: for normalised MNIST that is ``-MNIST_MEAN / MNIST_STD``.
+    """
+    h, w = images.shape[-2:]
+    out = torch.full_like(images, fill)
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    src_y, dst_y = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    src_x, dst_x = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    out[..., dst_y, dst_x] = images[..., src_y, src_x]
+    return out
+
+
+def rotate_images(images: torch.Tensor, degrees: float, fill: float) -> torch.Tensor:
+    """Rotate every image ``degrees`` counter-clockwise about its centre (bilinear); corners get ``fill``."""
+    # Rotate with the background at 0, so torchvision's zero padding matches it exactly; its own
+    # ``fill`` blends a faint seam along the edge of the rotated square under bilinear interpolation.
+    return TF.rotate(images - fill, degrees, interpolation=TF.InterpolationMode.BILINEAR) + fill
+
+
+def accuracy_under_shift(
+    model: nn.Module, split: Split, shifts: Iterable[tuple[int, int]], *, fill: float, batch_size: int = 500
+) -> list[float]:
+    """Accuracy on ``split`` with every image moved by each ``(dx, dy)`` in turn."""
+    return [
+        predict(model, Split(shift_images(split.images, dx, dy, fill), split.labels), batch_size=batch_size).accuracy
+        for dx, dy in shifts
+    ]
+
+
+def accuracy_under_rotation(
+    model: nn.Module, split: Split, angles: Iterable[float], *, fill: float, batch_size: int = 500
+) -> list[float]:
+    """Accuracy on ``split`` with every image rotated by each angle (degrees) in turn."""
+    return [
+        predict(model, Split(rotate_images(split.images, a, fill), split.labels), batch_size=batch_size).accuracy
+        for a in angles
+    ]
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def inference_throughput(
+    model: nn.Module, images: torch.Tensor, *, batch_size: int, min_seconds: float = 1.0, warmup: int = 2
+) -> float:
+    """Images per second for forward passes at ``batch_size`` (eval mode, no gradients).
+
+    Repeats over ``images`` until at least ``min_seconds`` have passed, after ``warmup`` batches.
+    """
+    device = next(model.parameters()).device
+    images = images.to(device)
+    batches = [images[lo : lo + batch_size] for lo in range(0, len(images), batch_size)]
+    batches = [b for b in batches if len(b) == batch_size] or batches[:1]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for b in batches[:warmup]:
+                model(b)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            done, start = 0, time.perf_counter()
+            while True:
+                for b in batches:
+                    model(b)
+                    done += len(b)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)  # kernels run asynchronously: wait for them
+                    elapsed = time.perf_counter() - start
+                    if elapsed >= min_seconds:
+                        return done / elapsed
+    finally:
+        model.train(was_training)

@@ -1,0 +1,300 @@
+"""Evaluation metrics against hand-computed cases and independent loops in NumPy/Python."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mnist_book.data import Split
+from mnist_book.evaluate import (
+    Predictions,
+    accuracy_under_shift,
+    calibration,
+    confusion_matrix,
+    inference_throughput,
+    most_confident_mistakes,
+    per_class_metrics,
+    predict,
+    rotate_images,
+    shift_images,
+)
+from mnist_book.models import Net
+from mnist_book.settings import get_device
+
+# ----------------------------------------------------------------------------- independent versions
+
+
+def confusion_loop(labels, predicted, k):
+    cm = np.zeros((k, k), dtype=np.int64)
+    for t, p in zip(labels, predicted):
+        cm[t][p] += 1
+    return cm
+
+
+def metrics_loop(labels, predicted, k):
+    rows = []
+    for c in range(k):
+        tp = sum(1 for t, p in zip(labels, predicted) if t == c and p == c)
+        fp = sum(1 for t, p in zip(labels, predicted) if t != c and p == c)
+        fn = sum(1 for t, p in zip(labels, predicted) if t == c and p != c)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        rows.append((prec, rec, f1, tp + fn))
+    return rows
+
+
+def ece_loop(probs, labels, n_bins):
+    probs = np.asarray(probs, dtype=np.float64)
+    total, n = 0.0, len(labels)
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        members = [i for i in range(n) if (lo < probs[i].max() <= hi) or (b == 0 and probs[i].max() == 0)]
+        if not members:
+            continue
+        conf = sum(probs[i].max() for i in members) / len(members)
+        acc = sum(1 for i in members if probs[i].argmax() == labels[i]) / len(members)
+        total += len(members) / n * abs(acc - conf)
+    return total
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+def test_accuracy_is_exact_not_truncated():
+    labels = torch.zeros(10000, dtype=torch.long)
+    logits = torch.zeros(10000, 10)
+    logits[:9912, 0] = 1.0  # 9,912 right
+    logits[9912:, 3] = 1.0
+    p = Predictions(logits, labels)
+    assert p.correct == 9912
+    assert p.accuracy == 0.9912
+    assert "%d" % (100 * p.accuracy) == "99"  # what the article prints
+
+
+def test_probs_sum_to_one_and_ignore_log_softmax():
+    logits = torch.randn(7, 10)
+    a = Predictions(logits, torch.zeros(7, dtype=torch.long)).probs
+    b = Predictions(torch.log_softmax(logits, 1), torch.zeros(7, dtype=torch.long)).probs
+    torch.testing.assert_close(a.sum(1), torch.ones(7))
+    torch.testing.assert_close(a, b)
+
+
+# ----------------------------------------------------------------------------- confusion matrix
+
+
+def test_confusion_matrix_by_hand():
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    predicted = torch.tensor([0, 1, 1, 1, 2, 0])
+    cm = confusion_matrix(labels, predicted, num_classes=3)
+    assert cm.tolist() == [[1, 1, 0], [0, 2, 1], [1, 0, 0]]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), min_size=1, max_size=200))
+def test_confusion_matrix_against_loop(pairs):
+    labels, predicted = zip(*pairs)
+    cm = confusion_matrix(torch.tensor(labels), torch.tensor(predicted))
+    np.testing.assert_array_equal(cm.numpy(), confusion_loop(labels, predicted, 10))
+    assert int(cm.sum()) == len(pairs)
+
+
+def test_confusion_matrix_rejects_bad_input():
+    with pytest.raises(ValueError, match="0..9"):
+        confusion_matrix(torch.tensor([0, 10]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="shape"):
+        confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]))
+
+
+# ----------------------------------------------------------------------------- per-class metrics
+
+
+def test_per_class_metrics_by_hand():
+    # Class 0: TP 1, FP 1 (the 2 predicted 0), FN 1 -> P 1/2, R 1/2, F1 1/2.
+    # Class 1: TP 2, FP 1, FN 1 -> P 2/3, R 2/3.  Class 2: TP 0, FP 1, FN 1 -> all 0.
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    predicted = torch.tensor([0, 1, 1, 1, 2, 0])
+    m = per_class_metrics(confusion_matrix(labels, predicted, 3))
+    torch.testing.assert_close(m.precision, torch.tensor([1 / 2, 2 / 3, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(m.recall, torch.tensor([1 / 2, 2 / 3, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(m.f1, torch.tensor([1 / 2, 2 / 3, 0.0], dtype=torch.float64))
+    assert m.support.tolist() == [2, 3, 1]
+
+
+def test_per_class_metrics_unequal_precision_recall():
+    # Class 0: TP 3, FP 0, FN 1 -> P 1, R 3/4, F1 = 2*0.75/1.75 = 6/7.
+    labels = torch.tensor([0, 0, 0, 0, 1])
+    predicted = torch.tensor([0, 0, 0, 1, 1])
+    m = per_class_metrics(confusion_matrix(labels, predicted, 2))
+    assert m.precision[0].item() == 1.0
+    assert m.recall[0].item() == 0.75
+    assert math.isclose(m.f1[0].item(), 6 / 7)
+    assert math.isclose(m.precision[1].item(), 0.5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=100))
+def test_per_class_metrics_against_loop(pairs):
+    labels, predicted = zip(*pairs)
+    m = per_class_metrics(confusion_matrix(torch.tensor(labels), torch.tensor(predicted), 5))
+    for c, (prec, rec, f1, support) in enumerate(metrics_loop(labels, predicted, 5)):
+        assert math.isclose(m.precision[c].item(), prec, abs_tol=1e-12)
+        assert math.isclose(m.recall[c].item(), rec, abs_tol=1e-12)
+        assert math.isclose(m.f1[c].item(), f1, abs_tol=1e-12)
+        assert m.support[c].item() == support
+
+
+# ----------------------------------------------------------------------------- mistakes, calibration
+
+
+def test_most_confident_mistakes_by_hand():
+    probs = torch.tensor(
+        [
+            [0.9, 0.1, 0.0],  # right (label 0)
+            [0.2, 0.7, 0.1],  # wrong, 0.7
+            [0.05, 0.05, 0.9],  # wrong, 0.9
+            [0.6, 0.4, 0.0],  # wrong, 0.6
+            [0.0, 0.99, 0.01],  # right (label 1)
+        ]
+    )
+    labels = torch.tensor([0, 0, 1, 2, 1])
+    assert most_confident_mistakes(probs, labels, k=10).tolist() == [2, 1, 3]
+    assert most_confident_mistakes(probs, labels, k=2).tolist() == [2, 1]
+
+
+def test_calibration_by_hand():
+    # Two bins: (0, 0.5] and (0.5, 1]. Bin 2 holds 0.6 (right), 0.8 (wrong), 1.0 (right):
+    # confidence 0.8, accuracy 2/3. Bin 1 holds 0.5 (wrong): confidence 0.5, accuracy 0.
+    probs = torch.tensor([[0.6, 0.4], [0.2, 0.8], [1.0, 0.0], [0.5, 0.5]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1])
+    cal = calibration(probs, labels, n_bins=2)
+    assert cal.count.tolist() == [1, 3]
+    torch.testing.assert_close(cal.confidence, torch.tensor([0.5, 0.8], dtype=torch.float64))
+    torch.testing.assert_close(cal.accuracy, torch.tensor([0.0, 2 / 3], dtype=torch.float64))
+    assert math.isclose(cal.ece, 1 / 4 * 0.5 + 3 / 4 * abs(2 / 3 - 0.8))
+
+
+def test_perfectly_confident_and_right_is_calibrated():
+    probs = torch.eye(10)
+    cal = calibration(probs, torch.arange(10))
+    assert cal.ece == 0.0
+    assert torch.isnan(cal.accuracy[:-1]).all()  # empty bins are NaN, not 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 20), st.integers(0, 10_000))
+def test_ece_against_loop(n, n_bins, seed):
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.softmax(3 * torch.randn(n, 10, generator=g, dtype=torch.float64), 1)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    cal = calibration(probs, labels, n_bins=n_bins)
+    assert math.isclose(cal.ece, ece_loop(probs.numpy(), labels.tolist(), n_bins), abs_tol=1e-12)
+    assert int(cal.count.sum()) == n
+
+
+# ----------------------------------------------------------------------------- predict, shift, rotate
+
+
+def test_predict_uses_eval_mode_and_restores_it():
+    device = get_device()
+    torch.manual_seed(0)
+    model = Net().to(device).train()
+    split = Split(torch.randn(37, 1, 28, 28), torch.randint(0, 10, (37,)))
+    a = predict(model, split, batch_size=10)
+    b = predict(model, split, batch_size=37)
+    assert model.training
+    torch.testing.assert_close(a.logits, b.logits, rtol=1e-5, atol=1e-5)  # no dropout noise
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*split), batch_size=8)
+    torch.testing.assert_close(predict(model, loader).logits, a.logits, rtol=1e-5, atol=1e-5)
+    assert a.labels.tolist() == split.labels.tolist()
+
+
+def test_shift_by_hand():
+    x = torch.arange(1.0, 10.0).view(1, 1, 3, 3)  # [[1,2,3],[4,5,6],[7,8,9]]
+    assert shift_images(x, 1, 0, fill=0).view(3, 3).tolist() == [[0, 1, 2], [0, 4, 5], [0, 7, 8]]
+    assert shift_images(x, 0, -1, fill=-1).view(3, 3).tolist() == [[4, 5, 6], [7, 8, 9], [-1, -1, -1]]
+    assert shift_images(x, -2, 2, fill=0).view(3, 3).tolist() == [[0, 0, 0], [0, 0, 0], [3, 0, 0]]
+    assert (shift_images(x, 3, 0, fill=7) == 7).all()
+    assert torch.equal(shift_images(x, 0, 0, fill=0), x)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(-5, 5), st.integers(-5, 5))
+def test_shift_matches_roll_with_border(dx, dy):
+    x = torch.randn(2, 1, 12, 12)
+    rolled = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+    out = shift_images(x, dx, dy, fill=-9.0)
+    mask = torch.zeros(12, 12, dtype=torch.bool)
+    mask[max(dy, 0) : 12 + min(dy, 0), max(dx, 0) : 12 + min(dx, 0)] = True
+    assert torch.equal(out[..., mask], rolled[..., mask])
+    assert (out[..., ~mask] == -9.0).all()
+
+
+def test_rotation_90_and_0_degrees():
+    x = torch.randn(3, 1, 28, 28)
+    torch.testing.assert_close(rotate_images(x, 0, fill=0.0), x)
+    # Positive angles turn counter-clockwise, as torch.rot90 does from the row axis to the column axis.
+    torch.testing.assert_close(rotate_images(x, 90, fill=0.0), torch.rot90(x, 1, dims=(-2, -1)), atol=1e-4, rtol=0)
+
+
+def test_rotation_fills_corners_with_background():
+    x = torch.ones(1, 1, 28, 28)
+    out = rotate_images(x, 45, fill=-0.5)
+    assert out[0, 0, 0, 0].item() == pytest.approx(-0.5)
+    assert out[0, 0, 14, 14].item() == pytest.approx(1.0)
+
+
+def test_rotating_a_blank_image_leaves_no_seam():
+    blank = torch.full((2, 1, 28, 28), -0.4242)
+    torch.testing.assert_close(rotate_images(blank, 30, fill=-0.4242), blank, rtol=0, atol=1e-6)
+
+
+def test_zero_shift_accuracy_equals_plain_accuracy():
+    torch.manual_seed(0)
+    model = Net().to(get_device())
+    split = Split(torch.randn(50, 1, 28, 28), torch.randint(0, 10, (50,)))
+    assert accuracy_under_shift(model, split, [(0, 0)], fill=0.0) == [predict(model, split).accuracy]
+
+
+def test_inference_throughput_is_positive_and_restores_mode():
+    model = Net().to(get_device()).train()
+    rate = inference_throughput(model, torch.randn(64, 1, 28, 28), batch_size=32, min_seconds=0.05)
+    assert rate > 0
+    assert model.training
+
+
+# ----------------------------------------------------------------------------- the chapter's browser and tables
+
+
+def test_probability_browser_can_show_only_the_mistakes():
+    from mnist_book.widgets import probability_browser
+
+    images = torch.zeros(4, 1, 28, 28)
+    labels = torch.tensor([0, 1, 2, 3])
+    probs = torch.eye(10)[[0, 5, 2, 7]]  # digits #1 and #3 are wrong
+    browser = probability_browser(images, labels, probs)
+    assert browser.index() == 0 and browser.position.max == 3
+    browser.which.value = "mistakes only"
+    assert browser.position.max == 1
+    browser.position.value = 1
+    assert browser.index() == 3
+
+
+def test_markdown_table():
+    from mnist_book.tables import markdown_table
+
+    text = markdown_table(["digit", "F1"], [(0, "99.1%"), (1, "a|b")], align="rr")
+    assert text.splitlines() == ["| digit | F1 |", "| --: | --: |", "| 0 | 99.1% |", "| 1 | a\\|b |"]
+    with pytest.raises(ValueError, match="2 columns"):
+        markdown_table(["digit", "F1"], [(0,)])
+
+
+def test_table_renders_html_escaped():
+    from mnist_book.tables import Table
+
+    t = Table(["digit", "note"], [(7, "<b>")], align="rl")
+    assert '<td style="text-align: right">7</td>' in t._repr_html_()
+    assert "&lt;b&gt;" in t._repr_html_()
+    assert t._repr_markdown_().splitlines()[1] == "| --: | :-- |"
