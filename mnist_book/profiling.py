@@ -1,0 +1,234 @@
+"""Measuring a training step: where its time goes (phase by phase, or op by op with ``torch.profiler``)
+and how much memory it needs (appendix *Speed*; :mod:`mnist_book.bench` uses these too).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+import sys
+import threading
+import time
+from typing import Iterable, Iterator, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+
+# --------------------------------------------------------------------------- clocks and memory
+
+
+def sync(device: torch.device) -> None:
+    """Wait until ``device`` has done the work queued on it (CUDA runs asynchronously): then read a clock."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rss_bytes() -> int | None:
+    """The process's resident memory now (Linux), or None where /proc is not available."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _release_free_memory() -> None:
+    """Give memory that is already freed back to the operating system (glibc only; elsewhere nothing).
+
+    Without it the process keeps what earlier runs freed, and a later run's peak would not show in
+    the resident set size.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class PeakMemory:
+    """Peak memory inside ``with`` blocks (the largest over all of them), and the peak above each block's start.
+
+    CUDA: the caching allocator's ``max_memory_allocated``. CPU: the resident set size, sampled every
+    few milliseconds by a thread (a spike shorter than that can be missed), after handing freed
+    memory back to the system so that the block's own allocations show.
+    """
+
+    interval = 0.005
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.peak_bytes = 0
+        self.peak_extra_bytes = 0
+        self._start = 0
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._block_peak = 0
+
+    @property
+    def how(self) -> str:
+        if self.device.type == "cuda":
+            return "torch.cuda.max_memory_allocated"
+        return "resident set size, sampled" if _rss_bytes() is not None else "ru_maxrss (whole process)"
+
+    def _sample(self) -> None:
+        assert self._stop is not None
+        while not self._stop.wait(self.interval):
+            self._block_peak = max(self._block_peak, _rss_bytes() or 0)
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+        elif _rss_bytes() is not None:
+            _release_free_memory()
+            self._start = self._block_peak = _rss_bytes() or 0
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device)
+        elif self._thread is not None and self._stop is not None:
+            self._stop.set()
+            self._thread.join()
+            peak = max(self._block_peak, _rss_bytes() or 0)
+        else:  # no /proc: the process's lifetime peak is all there is (kilobytes on Linux, bytes on macOS)
+            scale = 1 if sys.platform == "darwin" else 1024
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+        self.peak_bytes = max(self.peak_bytes, peak)
+        self.peak_extra_bytes = max(self.peak_extra_bytes, peak - self._start)
+
+
+# --------------------------------------------------------------------------- where the time goes
+
+
+class StepTimes(NamedTuple):
+    """Mean seconds per training step in each phase, and the images per step."""
+
+    data: float  # getting the batch (and moving it to the device)
+    forward: float  # the model and the loss
+    backward: float
+    optimizer: float
+    batch_size: float
+
+    @property
+    def total(self) -> float:
+        return self.data + self.forward + self.backward + self.optimizer
+
+    @property
+    def images_per_second(self) -> float:
+        return self.batch_size / self.total
+
+
+def time_phases(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    steps: int,
+    device: torch.device | str,
+    warmup: int = 1,
+    channels_last: bool = False,
+) -> StepTimes:
+    """Time ``steps`` training steps (after ``warmup`` untimed ones), phase by phase, with plain cross-entropy.
+
+    Waits for the device between phases, so the phases add up to the step (on a GPU this removes
+    the overlap a real run would have).
+    """
+    device = torch.device(device)
+    totals = [0.0] * 4
+    images = done = 0
+    model.train()
+    it = iter(batches)
+    clock = time.perf_counter
+    for step in range(warmup + steps):
+        sync(device)
+        t0 = clock()
+        try:
+            x, y = next(it)
+        except StopIteration:
+            break
+        x, y = x.to(device), y.to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        sync(device)
+        t1 = clock()
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        sync(device)
+        t2 = clock()
+        loss.backward()
+        sync(device)
+        t3 = clock()
+        optimizer.step()
+        sync(device)
+        t4 = clock()
+        if step >= warmup:
+            for i, seconds in enumerate((t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                totals[i] += seconds
+            images += len(y)
+            done += 1
+    if done == 0:
+        raise ValueError(f"time_phases() needs at least {warmup + 1} batches.")
+    return StepTimes(*(t / done for t in totals), batch_size=images / done)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send what C++ code writes to file descriptor 2 to /dev/null for a while.
+
+    The profiler's library logs its start and stop there, and on a machine without a GPU an
+    ``ERROR`` line about counting GPUs, none of which is a problem. Python's own errors still show.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 to redirect
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def profile_steps(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    steps: int,
+    device: torch.device | str,
+    row_limit: int = 12,
+) -> str:
+    """``torch.profiler`` over ``steps`` training steps, phases labelled; its table of the costliest operations."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    device = torch.device(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    model.train()
+    it = iter(batches)
+    with _native_stderr_silenced(), profile(activities=activities) as prof:
+        for _ in range(steps):
+            with record_function("1 data: next batch"):
+                x, y = next(it)
+                x, y = x.to(device), y.to(device)
+            with record_function("2 forward + loss"):
+                optimizer.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(x), y)
+            with record_function("3 backward"):
+                loss.backward()
+            with record_function("4 optimizer step"):
+                optimizer.step()
+        sync(device)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=sort, row_limit=row_limit, max_name_column_width=40)
