@@ -5,7 +5,12 @@
   // The manager loads its fonts and icons from beside its own AMD module. When the book serves it
   // from _static/widgets/, map the module's id there (otherwise they are looked for next to the page).
   if (script.dataset.localManager === "true") {
-    require.config({ paths: { "@jupyter-widgets/html-manager/dist": here } });
+    // Each bundled module's fonts are looked for beside its own id: map every one to this folder.
+    var paths = { "@jupyter-widgets/html-manager/dist": here };
+    ["base", "base7", "controls", "controls7", "output", "html-manager"].forEach(function (name) {
+      paths["@jupyter-widgets/" + name] = here + "/" + name;
+    });
+    require.config({ paths: paths });
   }
   // The manager typesets widget labels with MathJax 2's API (MathJax.Hub.Queue); the book loads
   // MathJax 3, which has no Hub. Translate, once MathJax (a deferred script) is there.
