@@ -124,7 +124,8 @@ class TuneRecipe:
 
     ``lr`` is the constant rate, or the peak of a one-cycle schedule, or the start of a cosine one;
     both schedules move the rate after every step. ``augment``: random shifts of up to
-    ``max_shift`` pixels and rotations of up to ``max_degrees``.
+    ``max_shift`` pixels and rotations of up to ``max_degrees``. ``p_conv``, ``p_fc``: the
+    network's two dropout rates (the article's 0.25 and 0.5).
     """
 
     lr: float = 0.01
@@ -138,6 +139,8 @@ class TuneRecipe:
     max_degrees: float = 10.0
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
+    p_conv: float = 0.25
+    p_fc: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -153,6 +156,8 @@ class TuneRecipe:
             )
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must not be negative, not {self.weight_decay}.")
+        if not 0 <= self.p_conv < 1 or not 0 <= self.p_fc < 1:
+            raise ValueError(f"Dropout rates must be in [0, 1) (got {self.p_conv}, {self.p_fc}).")
 
 
 #: The source article's recipe in this module's terms: SGD lr 0.01, momentum 0.9, batch 64.
@@ -161,25 +166,29 @@ ARTICLE_TUNE = TuneRecipe()
 
 @dataclass(frozen=True)
 class AblationStep:
-    """One row of the ablation: a name, what changes, and the change itself (fields of TuneRecipe)."""
+    """One row of the ablation: a name, what changes, the change itself (fields of TuneRecipe), and
+    how prose refers to it."""
 
     name: str
     description: str
     change: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
 
 
 #: Part A's ladder: each step keeps every change above it and adds one.
 ABLATION_STEPS: tuple[AblationStep, ...] = (
     AblationStep("article", "the article's recipe: SGD, lr 0.01, momentum 0.9, batch 64, constant rate"),
     AblationStep("+ one-cycle", "one-cycle learning rate: warm up to a peak of 0.05, then anneal to ~0",
-                 {"schedule": "onecycle", "lr": 0.05}),  # fmt: skip
-    AblationStep("+ batch norm", "batch normalisation after conv1 and conv2", {"batch_norm": True}),
+                 {"schedule": "onecycle", "lr": 0.05}, "the one-cycle schedule"),  # fmt: skip
+    AblationStep("+ batch norm", "batch normalisation after conv1 and conv2", {"batch_norm": True}, "batch norm"),
     AblationStep("+ augmentation", "random shifts (±2 pixels) and rotations (±10°) of every training image",
-                 {"augment": True}),  # fmt: skip
+                 {"augment": True}, "augmentation"),  # fmt: skip
     AblationStep("+ label smoothing", "label smoothing 0.1: the target puts 0.9 + 0.01 on the true class",
-                 {"label_smoothing": 0.1}),  # fmt: skip
+                 {"label_smoothing": 0.1}, "label smoothing"),  # fmt: skip
     AblationStep("+ weight decay", "weight decay 5e-4 (an L2 penalty on every weight, through SGD)",
-                 {"weight_decay": 5e-4}),  # fmt: skip
+                 {"weight_decay": 5e-4}, "weight decay"),  # fmt: skip
+    AblationStep("− dropout", "no dropout: with batch norm and the three regularisers above, is it still needed?",
+                 {"p_conv": 0.0, "p_fc": 0.0}, "removing dropout"),  # fmt: skip
 )
 
 
@@ -194,7 +203,8 @@ def ablation_recipes(base: TuneRecipe = ARTICLE_TUNE, steps=ABLATION_STEPS) -> l
 
 def make_network(recipe: TuneRecipe) -> nn.Module:
     """``NetBN`` when the recipe asks for batch normalisation, else the article's ``Net``."""
-    return NetBN() if recipe.batch_norm else Net()
+    cls = NetBN if recipe.batch_norm else Net
+    return cls(p_conv=recipe.p_conv, p_fc=recipe.p_fc)
 
 
 def make_tune_optimizer(model: nn.Module, recipe: TuneRecipe) -> torch.optim.SGD:
@@ -283,6 +293,14 @@ TRANSFER_METHODS: dict[str, str] = {
     "linear_probe": "linear probe: the MNIST convolutions frozen, one new linear layer on their 9,216 features",
     "top_layers": "top layers: the MNIST convolutions frozen; fc1 (from MNIST) and a new fc2 trained",
     "full": "everything: all layers trained, the MNIST ones at a tenth of the new head's rate",
+}
+
+#: How the chapter's prose and figures name the methods.
+METHOD_NAMES: dict[str, str] = {
+    "scratch": "from scratch",
+    "linear_probe": "linear probe",
+    "top_layers": "top layers",
+    "full": "everything",
 }
 
 
