@@ -108,6 +108,16 @@ def test_page_in_browser(page, server, browser):
         "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
     assert broken == [], f"{page}: images that did not load: {broken}"
 
+    # 2b. Every figure a cell drew has alt text and sits in a numbered figure with a caption. (Images
+    # inside a widget are the widget's saved state; each explorer has a captioned static figure too.)
+    unlabelled = browser.execute_script(
+        "return [...document.querySelectorAll('main .cell_output img')]"
+        ".filter(i => !i.closest('.jupyter-widgets'))"
+        ".filter(i => !(i.alt && i.alt.trim().length >= 20 && i.closest('figure') &&"
+        " i.closest('figure').querySelector('figcaption')))"
+        ".map(i => i.src.split('/').pop())")
+    assert unlabelled == [], f"{page}: output images without alt text or caption: {unlabelled}"
+
     # 3. Math rendered: MathJax output wherever there is math, and no raw TeX left in the text.
     n_math = browser.execute_script("return document.querySelectorAll('.math, .math-wrapper').length")
     n_rendered = browser.execute_script("return document.querySelectorAll('mjx-container').length")
@@ -125,6 +135,13 @@ def test_page_in_browser(page, server, browser):
     tracebacks = browser.execute_script(
         "return [...document.querySelectorAll('.output.traceback, .output.error')].map(e => e.innerText.slice(0, 300))")
     assert tracebacks == [], f"{page}: error outputs:\n" + "\n".join(tracebacks)
+
+    # 6. A chapter offers its notebook: download, Binder and Colab links, and the repository's.
+    if (ROOT / "book" / (Path(page).stem + ".ipynb")).exists():
+        links = browser.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.href)")
+        for what, pattern in [("Binder", "mybinder.org/v2/gh/"), ("Colab", "colab.research.google.com/github/"),
+                              ("download", ".ipynb"), ("repository", "https://github.com/")]:
+            assert any(pattern in link for link in links), f"{page}: no {what} link"
 
     # A screenshot of the whole page.
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
