@@ -2,11 +2,14 @@
 
 - plain ``pytest``: fast mode (``MNIST_BOOK_FAST=1``: small subsets, short schedules);
 - ``pytest --full``: the notebooks' real schedules;
-- ``pytest --device cuda``: every test and notebook on CUDA, refused where there is none.
+- ``pytest --device cuda``: every test and notebook on CUDA, refused where there is none;
+- ``pytest -m "not slow"``: the quick loop, without the notebooks, the browser tests and the tests
+  that train on the full data or run the benchmark.
 
 The options are passed on as environment variables, so the notebook kernels nbval starts
 see them too.
 """
+
 import os
 
 import pytest
@@ -38,6 +41,13 @@ def pytest_configure(config):
                     "run on a GPU. Run plain `pytest` (or --device cpu) here."
                 )
         os.environ[ENV_DEVICE] = device
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every notebook (nbval) and every browser test is slow: `pytest -m "not slow"` leaves them out."""
+    for item in items:
+        if item.path.suffix == ".ipynb" or item.path.name == "test_html.py":
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_report_header(config):

@@ -12,26 +12,30 @@ A mirror is only ever read. Each file is copied to a temporary name in the cache
 only then renamed into place, so a failure leaves nothing corrupt behind.
 
 Two ways to feed a model: :func:`mnist` returns the ``torchvision`` dataset (PIL images through
-``transforms``, for a ``DataLoader``); :func:`load_split` returns a whole split as one normalised
-tensor and :class:`Batches` iterates over it in shuffled mini-batches, with no per-image work.
+``transforms``) and :func:`mnist_loader` a ``DataLoader`` over it; :func:`load_split` returns a
+whole split as one normalised tensor and :class:`Batches` iterates over it in shuffled
+mini-batches, with no per-image work. Both shuffle in the same order for the same seed.
 """
+
 from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import os
 import re
 import shutil
 import socket
 import tempfile
 import urllib.error
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 import torch
-from torchvision import datasets
-from torchvision.datasets.utils import download_url
+from torchvision import datasets, transforms
+from torchvision.datasets.utils import calculate_md5, check_integrity, download_url
+
+from mnist_book.files import atomic_write
 
 ENV_DATA = "MNIST_BOOK_DATA"
 ENV_MIRROR = "MNIST_BOOK_MIRROR"
@@ -51,6 +55,8 @@ STATS: dict[str, tuple[float, float]] = {
     "fashion_mnist": (0.2860, 0.3530),
 }
 MNIST_MEAN, MNIST_STD = STATS["mnist"]
+#: What PyTorch's example and the source article do to every image: ``ToTensor`` then ``Normalize``.
+TO_TENSOR_NORMALIZED = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
 
 
 class DataError(RuntimeError):
@@ -79,14 +85,6 @@ def mirror_sources() -> list[str]:
 
 def _is_url(source: str) -> bool:
     return "://" in source
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _idx_complete(path: Path) -> bool:
@@ -124,19 +122,13 @@ def _socket_timeout(seconds: float):
 
 def _copy_verified(source: Path, target: Path, md5: str) -> str | None:
     """Copy ``source`` to ``target`` if its MD5 is ``md5``; return the MD5 found when it is not."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_write(target) as tmp:
         shutil.copyfile(source, tmp)
-        found = md5sum(Path(tmp))
+        found = calculate_md5(tmp)
         if found != md5:
+            tmp.unlink()  # keep nothing: the target stays as it was
             return found
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-        return None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    return None
 
 
 def _download_verified(url: str, target: Path, md5: str, timeout: float) -> None:
@@ -208,7 +200,7 @@ def ensure_files(cls: type[datasets.MNIST], root: Path, *, timeout: float = DOWN
     for filename, md5 in cls.resources:
         gz = raw / filename
         extracted = raw / filename.removesuffix(".gz")
-        if gz.exists() and md5sum(gz) != md5:
+        if gz.exists() and not check_integrity(gz, md5):
             print(f"Cached {gz} is damaged (wrong checksum); fetching it again.")
             gz.unlink()
             extracted.unlink(missing_ok=True)
@@ -218,10 +210,8 @@ def ensure_files(cls: type[datasets.MNIST], root: Path, *, timeout: float = DOWN
         if not gz.exists():
             _fetch(cls, filename, md5, gz, timeout)
         if not extracted.exists():
-            tmp = raw / f".{extracted.name}.partial"
-            with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+            with atomic_write(extracted) as tmp, gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-            os.replace(tmp, extracted)
     return raw
 
 
@@ -259,10 +249,10 @@ class Split(NamedTuple):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device | str) -> "Split":
+    def to(self, device: torch.device | str) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
 
-    def take(self, index: torch.Tensor) -> "Split":
+    def take(self, index: torch.Tensor) -> Split:
         """The samples at ``index`` (a tensor of positions)."""
         index = index.to(self.labels.device)
         return Split(self.images[index], self.labels[index])
@@ -337,3 +327,48 @@ class Batches:
             else:
                 index = order[lo:hi]
                 yield self.split.images[index], self.split.labels[index]
+
+
+class ShuffleLikeBatches(torch.utils.data.Sampler[int]):
+    """A new random order every epoch, drawn exactly as :class:`Batches` draws it.
+
+    (``RandomSampler`` shuffles just as well, but it takes more from its generator per epoch, so
+    from the second epoch on its order would differ from ``Batches``'.)
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(torch.randperm(self.n, generator=self.generator).tolist())
+
+
+def mnist_loader(
+    batch_size: int = 64,
+    *,
+    train: bool = True,
+    indices: list[int] | None = None,
+    seed: int = 0,
+    shuffle: bool = True,
+    **loader_options,
+) -> torch.utils.data.DataLoader:
+    """The torchvision data path of PyTorch's example and the article: PIL images through ``ToTensor``
+    and ``Normalize`` one at a time, stacked into batches by a ``DataLoader``.
+
+    ``indices``: only these images. Shuffled in the order ``Batches`` draws with the same seed, so
+    both paths give the same batches. ``loader_options`` go to the ``DataLoader`` (``num_workers``...).
+    """
+    dataset: torch.utils.data.Dataset = mnist(train, transform=TO_TENSOR_NORMALIZED)
+    if indices is not None:
+        dataset = torch.utils.data.Subset(dataset, list(indices))
+    sampler = ShuffleLikeBatches(len(dataset), seed) if shuffle else None
+    # A generator of its own: otherwise every pass would draw its workers' seed from torch's global
+    # generator, and the dropout masks would differ from a run on Batches.
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, generator=generator, **loader_options
+    )

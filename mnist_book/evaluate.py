@@ -1,25 +1,28 @@
 """Evaluating a classifier honestly (chapter 6): exact accuracy, the confusion matrix, per-class
 precision/recall/F1, the most confident mistakes, calibration, robustness to small shifts and
-rotations, and inference throughput.
+rotations (:mod:`mnist_book.perturb` moves the images), inference throughput, and the standard
+error of an accuracy.
 
 Everything works on a :class:`~mnist_book.data.Split` held in memory or on any iterable of
 ``(images, labels)`` batches, such as a ``DataLoader``.
 """
+
 from __future__ import annotations
 
 import math
-import time
-from typing import Iterable, NamedTuple, Union
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision.transforms.functional as TF
 
 from mnist_book.data import Split
+from mnist_book.models import eval_mode
+from mnist_book.perturb import rotate_images, shift_images
 
 #: Either a whole split in memory or anything that yields ``(images, labels)`` batches.
-Data = Union[Split, Iterable[tuple[torch.Tensor, torch.Tensor]]]
+Data = Split | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 class Predictions(NamedTuple):
@@ -61,16 +64,11 @@ def predict(
     """Run ``model`` over ``data`` in eval mode (dropout off) without gradients; outputs on the CPU."""
     if device is None:
         device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     logits, labels = [], []
-    try:
-        with torch.no_grad():
-            for x, y in _batches(data, batch_size):
-                logits.append(model(x.to(device)).float().cpu())
-                labels.append(y.cpu())
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        for x, y in _batches(data, batch_size):
+            logits.append(model(x.to(device)).float().cpu())
+            labels.append(y.cpu())
     if not logits:
         raise ValueError("predict() got no batches: the data set is empty.")
     return Predictions(torch.cat(logits), torch.cat(labels))
@@ -158,28 +156,6 @@ def calibration(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> 
 # --------------------------------------------------------------------------- robustness
 
 
-def shift_images(images: torch.Tensor, dx: int, dy: int, fill: float) -> torch.Tensor:
-    """Move every image ``dx`` pixels right and ``dy`` pixels down; uncovered pixels get ``fill``.
-
-    ``fill`` is the background value: for normalised MNIST that is ``-MNIST_MEAN / MNIST_STD``.
-    """
-    h, w = images.shape[-2:]
-    out = torch.full_like(images, fill)
-    if abs(dx) >= w or abs(dy) >= h:
-        return out
-    src_y, dst_y = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    src_x, dst_x = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    out[..., dst_y, dst_x] = images[..., src_y, src_x]
-    return out
-
-
-def rotate_images(images: torch.Tensor, degrees: float, fill: float) -> torch.Tensor:
-    """Rotate every image ``degrees`` counter-clockwise about its centre (bilinear); corners get ``fill``."""
-    # Rotate with the background at 0, so torchvision's zero padding matches it exactly; its own
-    # ``fill`` blends a faint seam along the edge of the rotated square under bilinear interpolation.
-    return TF.rotate(images - fill, degrees, interpolation=TF.InterpolationMode.BILINEAR) + fill
-
-
 def accuracy_under_shift(
     model: nn.Module, split: Split, shifts: Iterable[tuple[int, int]], *, fill: float, batch_size: int = 500
 ) -> list[float]:
@@ -203,34 +179,36 @@ def accuracy_under_rotation(
 # --------------------------------------------------------------------------- speed
 
 
-def inference_throughput(
-    model: nn.Module, images: torch.Tensor, *, batch_size: int, min_seconds: float = 1.0, warmup: int = 2
-) -> float:
+def inference_throughput(model: nn.Module, images: torch.Tensor, *, batch_size: int, min_seconds: float = 1.0) -> float:
     """Images per second for forward passes at ``batch_size`` (eval mode, no gradients).
 
-    Repeats over ``images`` until at least ``min_seconds`` have passed, after ``warmup`` batches.
+    ``torch.utils.benchmark.Timer`` repeats the pass for at least ``min_seconds`` after a warm-up,
+    waits for a GPU to finish before reading its clock, and keeps PyTorch's number of threads.
     """
+    from torch.utils.benchmark import Timer
+
     device = next(model.parameters()).device
-    images = images.to(device)
-    batches = [images[lo : lo + batch_size] for lo in range(0, len(images), batch_size)]
-    batches = [b for b in batches if len(b) == batch_size] or batches[:1]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for b in batches[:warmup]:
-                model(b)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            done, start = 0, time.perf_counter()
-            while True:
-                for b in batches:
-                    model(b)
-                    done += len(b)
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)  # kernels run asynchronously: wait for them
-                    elapsed = time.perf_counter() - start
-                    if elapsed >= min_seconds:
-                        return done / elapsed
-    finally:
-        model.train(was_training)
+    batch = images[:batch_size].to(device)
+    with eval_mode(model):
+        timer = Timer("model(batch)", globals={"model": model, "batch": batch}, num_threads=torch.get_num_threads())
+        measurement = timer.blocked_autorange(min_run_time=min_seconds)
+    return len(batch) / measurement.median
+
+
+# --------------------------------------------------------------------------- comparing accuracies
+
+
+def binomial_se(accuracy: float, n: int) -> float:
+    """Standard error of an accuracy measured on ``n`` independent samples: sqrt(p (1 - p) / n)."""
+    return math.sqrt(max(accuracy * (1 - accuracy), 0.0) / n)
+
+
+def difference_se(a: float, b: float, n: int) -> float:
+    """Standard error of the difference of two accuracies measured on ``n`` samples each, treated as
+    independent (conservative when both are measured on the same samples)."""
+    return math.hypot(binomial_se(a, n), binomial_se(b, n))
+
+
+def clearly_worse(before: float, after: float, n: int, *, z: float = 2.0) -> bool:
+    """Whether ``after`` is below ``before`` by more than ``z`` standard errors of the difference."""
+    return before - after > z * difference_se(before, after, n)

@@ -6,6 +6,7 @@
 - :func:`draw_digit` draws a digit with a thick pen from a few strokes, jittered, on white paper:
   nothing MNIST has seen.
 """
+
 from __future__ import annotations
 
 import io
@@ -56,11 +57,12 @@ def photo_of_digit(
     return buffer.getvalue()
 
 
-def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> list[tuple[float, float]]:
+def _arc(
+    cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24
+) -> list[tuple[float, float]]:
     """Points on an ellipse from angle ``start`` to ``end`` (degrees, clockwise on screen, 0 = right)."""
     return [
-        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
-        for a in np.linspace(start, end, n)
+        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a))) for a in np.linspace(start, end, n)
     ]
 
 

@@ -1,10 +1,20 @@
 """Figures the chapters share (matplotlib). Each function returns its ``Figure``."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import torch
+
+
+def _finish(fig, title: str | None, *, tight: bool = True):
+    """The figure's title (if any) and layout: the last step of every plot here."""
+    if title:
+        fig.suptitle(title)
+    if tight:
+        fig.tight_layout()
+    return fig
 
 
 def show_digits(
@@ -25,7 +35,10 @@ def show_digits(
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size * ncols, size * nrows * 1.15 + (0.35 if title else 0)), squeeze=False,
+        nrows,
+        ncols,
+        figsize=(size * ncols, size * nrows * 1.15 + (0.35 if title else 0)),
+        squeeze=False,
         layout="constrained",
     )
     for i, ax in enumerate(axes.flat):
@@ -37,9 +50,7 @@ def show_digits(
             ax.set_title(titles[i], fontsize=9)
         elif labels is not None:
             ax.set_title(str(int(labels[i])), fontsize=10)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish(fig, title, tight=False)
 
 
 # --------------------------------------------------------------------------- convolution and pooling (chapters 2, 3)
@@ -76,10 +87,14 @@ def _draw_map(
     ax.set_yticks([])
     if annotate:
         colormap = plt.get_cmap(cmap)
-        for (r, c), value in zip(torch.cartesian_prod(torch.arange(x.shape[0]), torch.arange(x.shape[1])).tolist(), x.flatten().tolist()):
+        for (r, c), value in zip(
+            torch.cartesian_prod(torch.arange(x.shape[0]), torch.arange(x.shape[1])).tolist(), x.flatten().tolist()
+        ):
             red, green, blue, _ = colormap((value - vmin) / (vmax - vmin) if abs(value) < float("inf") else 0.0)
             dark_cell = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # white text on dark cells
-            ax.text(c, r, fmt.format(value), ha="center", va="center", fontsize=9, color="white" if dark_cell else "black")
+            ax.text(
+                c, r, fmt.format(value), ha="center", va="center", fontsize=9, color="white" if dark_cell else "black"
+            )
 
 
 def show_maps(
@@ -141,7 +156,9 @@ def show_kernel_gallery(images, kernels: dict, maps, *, row_titles: Sequence[str
     n, k = len(images), len(names)
     fig, axes = plt.subplots(n + 1, k + 1, figsize=(size * (k + 1), size * (n + 1) * 1.08), squeeze=False)
     axes[0, 0].axis("off")
-    axes[0, 0].text(0.5, 0.5, "kernel →\n\nfeature map ↓", ha="center", va="center", fontsize=10, transform=axes[0, 0].transAxes)
+    axes[0, 0].text(
+        0.5, 0.5, "kernel →\n\nfeature map ↓", ha="center", va="center", fontsize=10, transform=axes[0, 0].transAxes
+    )
     for j, name in enumerate(names):
         _draw_map(axes[0, j + 1], _as_2d(kernels[name]), cmap="RdBu_r", symmetric=True, annotate=True, fmt="{:.2g}")
         axes[0, j + 1].set_title(name, fontsize=10)
@@ -181,7 +198,9 @@ def show_pooling(
     ax_out.set_title(f"{title} ({kernel_size}×{kernel_size}, stride {stride}): {y.shape[0]}×{y.shape[1]}", fontsize=10)
 
     def outline(i: int, j: int, color, width: float) -> None:
-        ax_in.add_patch(Rectangle((j * stride - 0.5, i * stride - 0.5), kernel_size, kernel_size, fill=False, ec=color, lw=width))
+        ax_in.add_patch(
+            Rectangle((j * stride - 0.5, i * stride - 0.5), kernel_size, kernel_size, fill=False, ec=color, lw=width)
+        )
         ax_out.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec=color, lw=width))
 
     if annotate and stride >= kernel_size:
@@ -219,8 +238,14 @@ def draw_network(stages: Sequence[tuple[str, tuple[int, ...]]], *, params: Seque
             for k in range(layers - 1, -1, -1):
                 shade = 0.92 - 0.5 * k / max(layers, 1)
                 ax.add_patch(
-                    Rectangle((x + k * step, -side / 2 + k * step), side * w / h, side, facecolor=(shade, shade, 1.0),
-                              edgecolor="navy", lw=0.7)  # fmt: skip
+                    Rectangle(
+                        (x + k * step, -side / 2 + k * step),
+                        side * w / h,
+                        side,
+                        facecolor=(shade, shade, 1.0),
+                        edgecolor="navy",
+                        lw=0.7,
+                    )
                 )
             width = side * w / h + (layers - 1) * step
             label = f"{c}×{h}×{w}"
@@ -228,16 +253,22 @@ def draw_network(stages: Sequence[tuple[str, tuple[int, ...]]], *, params: Seque
             (n,) = shape
             height = 0.45 * math.log10(n) + 0.3
             width = 0.28
-            ax.add_patch(Rectangle((x, -height / 2), width, height, facecolor="#ffe2b8", edgecolor="darkorange", lw=0.9))
+            ax.add_patch(
+                Rectangle((x, -height / 2), width, height, facecolor="#ffe2b8", edgecolor="darkorange", lw=0.9)
+            )
             label = f"{n:,}"
         centres.append((x, x + width))
         ax.text(x + width / 2, 1.75, name, ha="center", va="bottom", fontsize=9, fontweight="bold")
         ax.text(x + width / 2, -1.75, label, ha="center", va="top", fontsize=9)
         if params is not None and params[i]:
-            ax.text(x + width / 2, -2.15, f"{params[i]:,}\nparameters", ha="center", va="top", fontsize=8, color="dimgray")
+            ax.text(
+                x + width / 2, -2.15, f"{params[i]:,}\nparameters", ha="center", va="top", fontsize=8, color="dimgray"
+            )
         x += max(width, 0.9) + 0.85  # bars are thin: leave room for their labels
     for (_, right), (left, _) in zip(centres, centres[1:]):
-        ax.add_patch(FancyArrowPatch((right + 0.08, 0), (left - 0.08, 0), arrowstyle="-|>", mutation_scale=12, color="gray"))
+        ax.add_patch(
+            FancyArrowPatch((right + 0.08, 0), (left - 0.08, 0), arrowstyle="-|>", mutation_scale=12, color="gray")
+        )
     ax.set_xlim(-0.3, x - 0.5)
     ax.set_ylim(-2.9, 2.3)
     ax.set_aspect("equal")
@@ -265,13 +296,12 @@ def plot_history(histories, *, title: str | None = None):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
-def plot_lr_sweep(lrs: Sequence[float], val_loss: Sequence[float], val_acc: Sequence[float], *, title: str | None = None):
+def plot_lr_sweep(
+    lrs: Sequence[float], val_loss: Sequence[float], val_acc: Sequence[float], *, title: str | None = None
+):
     """Validation loss and accuracy against the learning rate (log axis)."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.4))
     ax_loss.plot(lrs, val_loss, "o-")
@@ -280,10 +310,7 @@ def plot_lr_sweep(lrs: Sequence[float], val_loss: Sequence[float], val_acc: Sequ
     ax_acc.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (%)", title="Accuracy after training")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3, which="both")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def plot_confusion_matrix(cm: torch.Tensor, *, title: str = "Confusion matrix"):
@@ -303,8 +330,9 @@ def plot_confusion_matrix(cm: torch.Tensor, *, title: str = "Confusion matrix"):
             if i == j:
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="#d8ecd8"))
             if value or i == j:
-                ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
-                        fontweight="bold" if i == j else "normal")  # fmt: skip
+                ax.text(
+                    j, i, str(value), ha="center", va="center", fontsize=8, fontweight="bold" if i == j else "normal"
+                )
     ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(image, ax=ax, shrink=0.8, label="mistakes")
     fig.tight_layout()
@@ -323,8 +351,17 @@ def plot_reliability(cal, *, title: str = "Reliability diagram"):
     fig, (ax, ax_count) = plt.subplots(2, 1, figsize=(5.5, 6), height_ratios=[3, 1.2], sharex=True)
     ax.bar(centres, acc, width=width, edgecolor="navy", color="#9ec5fe", label="accuracy in the bin")
     gap_bottom = np.minimum(acc, conf)
-    ax.bar(centres, np.abs(conf - acc), bottom=gap_bottom, width=width, facecolor=(1, 0, 0, 0.15), edgecolor="red",
-           hatch="//", lw=0.5, label="gap to mean confidence")  # fmt: skip
+    ax.bar(
+        centres,
+        np.abs(conf - acc),
+        bottom=gap_bottom,
+        width=width,
+        facecolor=(1, 0, 0, 0.15),
+        edgecolor="red",
+        hatch="//",
+        lw=0.5,
+        label="gap to mean confidence",
+    )
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfectly calibrated")
     ax.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title=f"{title} (ECE {100 * cal.ece:.2f}%)")
     ax.legend(fontsize=8, loc="upper left")
@@ -334,7 +371,9 @@ def plot_reliability(cal, *, title: str = "Reliability diagram"):
     return fig
 
 
-def plot_accuracy_curves(x: Sequence[float], curves: dict[str, Sequence[float]], *, xlabel: str, title: str = "", ax=None):
+def plot_accuracy_curves(
+    x: Sequence[float], curves: dict[str, Sequence[float]], *, xlabel: str, title: str = "", ax=None
+):
     """Accuracy (fractions, drawn in %) against a perturbation's size, one line per curve."""
     fig = None
     if ax is None:
@@ -347,7 +386,9 @@ def plot_accuracy_curves(x: Sequence[float], curves: dict[str, Sequence[float]],
     return fig if fig is not None else ax.figure
 
 
-def plot_prediction(image: torch.Tensor, probs: torch.Tensor, label: int | None = None, *, title: str | None = None, axes=None):
+def plot_prediction(
+    image: torch.Tensor, probs: torch.Tensor, label: int | None = None, *, title: str | None = None, axes=None
+):
     """One digit beside a bar chart of the model's ten probabilities (true class green, a wrong top
     guess red)."""
     probs = torch.as_tensor(probs).detach().cpu().float()
@@ -372,11 +413,15 @@ def plot_prediction(image: torch.Tensor, probs: torch.Tensor, label: int | None 
     return fig if fig is not None else ax_img.figure
 
 
-def plot_predictions(images: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor, indices: Sequence[int], *, ncols: int = 3):
+def plot_predictions(
+    images: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor, indices: Sequence[int], *, ncols: int = 3
+):
     """:func:`plot_prediction` for several test digits in a grid: the static twin of the browser widget."""
     n = len(indices)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, 2 * ncols, figsize=(4.2 * ncols, 2.2 * nrows), width_ratios=[1, 1.6] * ncols, squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, 2 * ncols, figsize=(4.2 * ncols, 2.2 * nrows), width_ratios=[1, 1.6] * ncols, squeeze=False
+    )
     for k, ax_pair in enumerate(zip(axes.flat[0::2], axes.flat[1::2])):
         if k >= n:
             for ax in ax_pair:
@@ -385,8 +430,13 @@ def plot_predictions(images: torch.Tensor, probs: torch.Tensor, labels: torch.Te
         i = int(indices[k])
         probs_i = probs[i]
         predicted = int(probs_i.argmax())
-        plot_prediction(images[i], probs_i, int(labels[i]), axes=ax_pair,
-                        title=f"#{i}: true {int(labels[i])}, predicted {predicted}")  # fmt: skip
+        plot_prediction(
+            images[i],
+            probs_i,
+            int(labels[i]),
+            axes=ax_pair,
+            title=f"#{i}: true {int(labels[i])}, predicted {predicted}",
+        )
     fig.tight_layout()
     return fig
 
@@ -413,8 +463,14 @@ def plot_ablation(names: Sequence[str], val_acc: Sequence[float], n_val: int, *,
     return fig
 
 
-def plot_transfer(budgets: Sequence[int], accuracy: dict[str, Sequence[float]], *, title: str = "", ylabel: str = "test accuracy (%)",
-                  reference: dict[str, float] | None = None):  # fmt: skip
+def plot_transfer(
+    budgets: Sequence[int],
+    accuracy: dict[str, Sequence[float]],
+    *,
+    title: str = "",
+    ylabel: str = "test accuracy (%)",
+    reference: dict[str, float] | None = None,
+):
     """Accuracy (fractions, drawn in %) against the number of labelled training images (log axis),
     one line per method; ``reference``: horizontal dashed lines, e.g. a model before fine-tuning."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -432,13 +488,19 @@ def plot_transfer(budgets: Sequence[int], accuracy: dict[str, Sequence[float]], 
     return fig
 
 
-def plot_preprocessing(steps: dict, probs: torch.Tensor | None = None, *, titles: dict[str, str] | None = None, title: str | None = None):
+def plot_preprocessing(
+    steps: dict, probs: torch.Tensor | None = None, *, titles: dict[str, str] | None = None, title: str | None = None
+):
     """The pictures of each preprocessing step side by side (``preprocess_image(...).steps``: ink
     bright), then, given ``probs``, the model's ten probabilities."""
     names = list(steps)
     n = len(names) + (probs is not None)
-    fig, axes = plt.subplots(1, n, figsize=(2.1 * n + (1.2 if probs is not None else 0), 2.5),
-                             width_ratios=[1] * len(names) + ([1.8] if probs is not None else []))  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        n,
+        figsize=(2.1 * n + (1.2 if probs is not None else 0), 2.5),
+        width_ratios=[1] * len(names) + ([1.8] if probs is not None else []),
+    )
     for ax, name in zip(axes, names):
         image = steps[name]
         ax.imshow(image, cmap="gray", vmin=0, vmax=1)
@@ -453,21 +515,26 @@ def plot_preprocessing(steps: dict, probs: torch.Tensor | None = None, *, titles
         ax.bar(range(10), probs.numpy(), color=["crimson" if k == top else "#9aa7b8" for k in range(10)])
         ax.set(xticks=range(10), ylim=(0, 1.05), title=f"reads {top} ({probs[top]:.1%})")
         ax.tick_params(labelsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
-def plot_readings(photos: Sequence, inputs: Sequence, probs: Sequence[torch.Tensor], *, titles: Sequence[str] | None = None, ncols: int = 3):
+def plot_readings(
+    photos: Sequence,
+    inputs: Sequence,
+    probs: Sequence[torch.Tensor],
+    *,
+    titles: Sequence[str] | None = None,
+    ncols: int = 3,
+):
     """For each sample: the image as uploaded, the 28x28 input the model saw, and its ten
     probabilities (top class red). ``photos``: PIL images or arrays; ``inputs``: (28, 28) arrays."""
     import numpy as np
 
     n = len(photos)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, 3 * ncols, figsize=(4.6 * ncols, 1.9 * nrows), squeeze=False,
-                             width_ratios=[1, 1, 1.6] * ncols)  # fmt: skip
+    fig, axes = plt.subplots(
+        nrows, 3 * ncols, figsize=(4.6 * ncols, 1.9 * nrows), squeeze=False, width_ratios=[1, 1, 1.6] * ncols
+    )
     for k in range(nrows * ncols):
         ax_photo, ax_input, ax_bar = axes.flat[3 * k : 3 * k + 3]
         for ax in (ax_photo, ax_input):
@@ -478,7 +545,9 @@ def plot_readings(photos: Sequence, inputs: Sequence, probs: Sequence[torch.Tens
                 ax.axis("off")
             continue
         photo = np.asarray(photos[k])
-        ax_photo.imshow(photo, cmap="gray" if photo.ndim == 2 else None, vmin=0, vmax=255 if photo.dtype == np.uint8 else 1)
+        ax_photo.imshow(
+            photo, cmap="gray" if photo.ndim == 2 else None, vmin=0, vmax=255 if photo.dtype == np.uint8 else 1
+        )
         ax_input.imshow(inputs[k], cmap="gray", vmin=0, vmax=1)
         p = torch.as_tensor(probs[k]).detach().cpu().float()
         top = int(p.argmax())
@@ -493,7 +562,7 @@ def plot_readings(photos: Sequence, inputs: Sequence, probs: Sequence[torch.Tens
     return fig
 
 
-def plot_step_phases(phases: dict[str, "object"], *, title: str = "Where a training step's time goes"):
+def plot_step_phases(phases: dict[str, object], *, title: str = "Where a training step's time goes"):
     """Microseconds per training image in each phase (data, forward, backward, optimizer), one bar per setup.
 
     ``phases``: ``{name: StepTimes}`` from ``mnist_book.profiling.time_phases``.
@@ -532,7 +601,9 @@ def plot_throughput(names: Sequence[str], images_per_second: Sequence[float], *,
     return fig
 
 
-def plot_lr_schedule(lrs: Sequence[float], *, steps_per_epoch: int | None = None, title: str = "Learning rate per step"):
+def plot_lr_schedule(
+    lrs: Sequence[float], *, steps_per_epoch: int | None = None, title: str = "Learning rate per step"
+):
     """A learning-rate schedule, step by step; dotted lines at epoch boundaries when ``steps_per_epoch`` is given."""
     fig, ax = plt.subplots(figsize=(6, 2.8))
     ax.plot(range(1, len(lrs) + 1), list(lrs))

@@ -15,13 +15,14 @@ photo of a digit on paper is none of that. :func:`preprocess_image` repeats MNIS
 
 :func:`classify_image` adds the model's prediction and probabilities.
 """
+
 from __future__ import annotations
 
 import io
 import os
 import warnings
 from pathlib import Path
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from mnist_book.data import MNIST_MEAN, MNIST_STD
+from mnist_book.models import eval_mode
 
 #: Largest file accepted, in bytes (a 48-megapixel phone photo as JPEG is well under this).
 MAX_BYTES = 25_000_000
@@ -43,7 +45,7 @@ CENTRE_OF_MASS = (14.0, 14.0)
 #: Ink must differ from the paper by at least this (on a 0-1 scale, about 20 grey levels).
 MIN_CONTRAST = 0.08
 
-ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image, np.ndarray]
+ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image | np.ndarray
 
 
 class ImageInputError(ValueError):
@@ -111,7 +113,9 @@ def open_image(source: ImageSource, *, max_bytes: int = MAX_BYTES, max_pixels: i
         elif isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
         else:
-            raise TypeError(f"Expected image bytes, a file path, a PIL image or a NumPy array, not {type(source).__name__}.")
+            raise TypeError(
+                f"Expected image bytes, a file path, a PIL image or a NumPy array, not {type(source).__name__}."
+            )
         if len(data) == 0:
             raise EmptyImageError("The file is empty (0 bytes): there is no image in it.")
         if len(data) > max_bytes:
@@ -236,9 +240,7 @@ def centre_by_mass(digit: np.ndarray, field: int = FIELD, centre: tuple[float, f
     return out
 
 
-def preprocess_image(
-    source: ImageSource, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS
-) -> Preprocessed:
+def preprocess_image(source: ImageSource, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Preprocessed:
     """Any image of one digit -> an MNIST-style input (1, 1, 28, 28), normalised like MNIST.
 
     Raises :class:`NotAnImageError`, :class:`EmptyImageError`, :class:`BlankImageError` or
@@ -267,11 +269,6 @@ def classify_image(model: nn.Module, source: ImageSource, **limits: int) -> Read
     """Preprocess ``source`` and return the model's digit and probabilities (eval mode, no gradients)."""
     pre = preprocess_image(source, **limits)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            probs = F.softmax(model(pre.tensor.to(device)).double(), dim=1)[0].float().cpu()  # (10,)
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        probs = F.softmax(model(pre.tensor.to(device)).double(), dim=1)[0].float().cpu()  # (10,)
     return Reading(int(probs.argmax()), probs, pre)

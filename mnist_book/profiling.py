@@ -1,19 +1,27 @@
-"""Measuring a training step: where its time goes (phase by phase, or op by op with ``torch.profiler``)
-and how much memory it needs (appendix *Speed*; :mod:`mnist_book.bench` uses these too).
+"""Measuring a training step: where its time goes (phase by phase, or op by op with ``torch.profiler``),
+how much memory it needs, and the facts about the machine that a measurement depends on
+(appendix *Speed*; :mod:`mnist_book.bench` uses these too).
 """
+
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
+import platform
 import resource
+import subprocess
 import sys
 import threading
 import time
-from typing import Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 # --------------------------------------------------------------------------- clocks and memory
@@ -76,7 +84,7 @@ class PeakMemory:
         while not self._stop.wait(self.interval):
             self._block_peak = max(self._block_peak, _rss_bytes() or 0)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -232,3 +240,71 @@ def profile_steps(
         sync(device)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=sort, row_limit=row_limit, max_name_column_width=40)
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+def choose_threads(requested: int | None = None) -> tuple[int, str]:
+    """How many CPU threads PyTorch should time with, and why.
+
+    ``requested`` wins. Otherwise PyTorch's default (one per core), except on a machine that is
+    already busy (1-minute load average at least the number of usable cores): then one, because
+    threads that keep waiting for each other at every operation lose many times what they gain.
+    """
+    if requested is not None:
+        return requested, f"{requested} (asked for)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    default = torch.get_num_threads()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if default > 1 and load >= cores:
+        return 1, f"1 (the machine is busy: load average {load:.1f} on {cores} cores)"
+    return default, f"{default} (PyTorch's default; load average {load:.1f} on {cores} cores)"
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """Hardware and software versions, so that a result says where it came from."""
+    import numpy
+    import torchvision
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(
+            gpu=props.name,
+            gpu_memory_gib=round(props.total_memory / 2**30, 1),
+            gpu_capability=f"{props.major}.{props.minor}",
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+        )
+    versions = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+    }
+    return {"hardware": info, "versions": versions, "git_commit": _git_commit()}
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

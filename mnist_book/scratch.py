@@ -13,17 +13,18 @@ Both follow ``torch.nn.functional.conv2d`` / ``max_pool2d`` for 4-D floating-poi
 ``groups``, string padding (``"same"``), ``ceil_mode`` and ``return_indices``.
 ``tests/test_scratch.py`` holds all four equal to PyTorch, forward and backward.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 #: An int for both spatial dimensions, or a (height, width) pair, as in ``torch.nn.functional``.
-IntPair = Union[int, Sequence[int]]
+IntPair = int | Sequence[int]
 
 
 # --------------------------------------------------------------------------- arguments and shapes
@@ -31,6 +32,7 @@ IntPair = Union[int, Sequence[int]]
 
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
     """``value`` as a (height, width) pair of ints, or a ValueError naming the argument."""
+
     def is_int(v) -> bool:
         return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
@@ -73,7 +75,13 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
     The same for convolution and pooling. ValueError if an argument is out of range or the
     (dilated) kernel is larger than the padded input.
     """
-    for name, value in (("size", size), ("kernel", kernel), ("stride", stride), ("padding", padding), ("dilation", dilation)):
+    for name, value in (
+        ("size", size),
+        ("kernel", kernel),
+        ("stride", stride),
+        ("padding", padding),
+        ("dilation", dilation),
+    ):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             raise ValueError(f"{name} must be an int, not {value!r}.")
     if size < 1:
@@ -117,7 +125,11 @@ def _check_input(op: str, input) -> None:
     if not isinstance(input, torch.Tensor):
         raise ValueError(f"{op} expects a torch.Tensor as input, not {type(input).__name__}.")
     if input.dim() != 4:
-        hint = " For a single image of shape (channels, height, width), pass input.unsqueeze(0)." if input.dim() == 3 else ""
+        hint = (
+            " For a single image of shape (channels, height, width), pass input.unsqueeze(0)."
+            if input.dim() == 3
+            else ""
+        )
         raise ValueError(
             f"{op} expects a 4-D input (batch, channels, height, width), but got a {input.dim()}-D "
             f"tensor of shape {tuple(input.shape)}.{hint}"
@@ -127,7 +139,12 @@ def _check_input(op: str, input) -> None:
 
 
 def _check_conv_args(
-    input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: IntPair, padding: IntPair, dilation: IntPair
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: IntPair,
+    padding: IntPair,
+    dilation: IntPair,
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
     """Validate conv2d's arguments; return (stride, padding, dilation, output shape) as pairs."""
     _check_input("conv2d", input)
@@ -264,7 +281,11 @@ def max_pool2d_loops(
 
 def sliding_windows(x: torch.Tensor, kernel_size: IntPair, stride: IntPair = 1, dilation: IntPair = 1) -> torch.Tensor:
     """Every window of ``x`` (B, C, H, W) as a view (B, C, Ho, Wo, kh, kw): no data is copied."""
-    (kh, kw), (sh, sw), (dh, dw) = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
+    (kh, kw), (sh, sw), (dh, dw) = (
+        _pair(kernel_size, "kernel_size"),
+        _pair(stride, "stride"),
+        _pair(dilation, "dilation"),
+    )
     x = x.unfold(2, dh * (kh - 1) + 1, sh)  # (B, C, Ho, W, span_h): a window of rows every sh rows
     x = x.unfold(3, dw * (kw - 1) + 1, sw)  # (B, C, Ho, Wo, span_h, span_w)
     return x[..., ::dh, ::dw]  # (B, C, Ho, Wo, kh, kw): keep every dh-th row, dw-th column of a span

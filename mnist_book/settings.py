@@ -1,15 +1,18 @@
 """The book's run-time settings: which device, fast or full mode, and seeding.
 
-Two environment variables steer every chapter, test and command line:
+Environment variables steer every chapter, test and command line:
 
 - ``MNIST_BOOK_DEVICE``: ``auto`` (the default: CUDA when PyTorch sees it, else the CPU),
   ``cpu`` or ``cuda``.
 - ``MNIST_BOOK_FAST``: ``1`` runs small subsets and short schedules so that a notebook finishes
   in seconds; unset (or ``0``) runs the real thing.
+- ``MNIST_BOOK_RETRAIN``: ``1`` trains every model afresh instead of loading the run the data
+  cache holds from an earlier build (:mod:`mnist_book.checkpoints`).
 
 Chapters start with ``cfg = setup()`` and ask ``cfg`` for the device and for schedules,
 e.g. ``epochs = cfg.pick(fast=1, full=10)``.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,6 +25,7 @@ import torch
 
 ENV_DEVICE = "MNIST_BOOK_DEVICE"
 ENV_FAST = "MNIST_BOOK_FAST"
+ENV_RETRAIN = "MNIST_BOOK_RETRAIN"
 
 T = TypeVar("T")
 
@@ -48,8 +52,10 @@ class Settings:
 
 def get_device(name: str | None = None) -> torch.device:
     """The device named by ``name`` or ``MNIST_BOOK_DEVICE`` (``auto``, ``cpu`` or ``cuda``)."""
-    if name is None:
+    from_env = name is None
+    if from_env:
         name = os.environ.get(ENV_DEVICE, "auto")
+    what = ENV_DEVICE if from_env else "The device"
     choice = name.strip().lower() or "auto"
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -57,22 +63,32 @@ def get_device(name: str | None = None) -> torch.device:
         return torch.device("cpu")
     if choice == "cuda":
         if not torch.cuda.is_available():
+            fix = f"Unset {ENV_DEVICE} (or set it to 'auto' or 'cpu')" if from_env else "Choose 'auto' or 'cpu'"
             raise RuntimeError(
-                f"{ENV_DEVICE}=cuda, but PyTorch sees no CUDA device on this machine. "
-                f"Unset {ENV_DEVICE} (or set it to 'auto' or 'cpu') to run on the CPU."
+                f"{what + '=cuda' if from_env else 'The device cuda'} was asked for, but PyTorch sees no CUDA "
+                f"device on this machine. {fix} to run on the CPU."
             )
         return torch.device("cuda")
-    raise ValueError(f"{ENV_DEVICE} must be 'auto', 'cpu' or 'cuda', not {name!r}.")
+    raise ValueError(f"{what} must be 'auto', 'cpu' or 'cuda', not {name!r}.")
 
 
-def is_fast() -> bool:
-    """Whether ``MNIST_BOOK_FAST`` asks for fast mode."""
-    value = os.environ.get(ENV_FAST, "").strip().lower()
+def _switch(name: str, meaning: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"{ENV_FAST} must be 1 (fast mode) or 0/unset (full mode), not {value!r}.")
+    raise ValueError(f"{name} must be 1 ({meaning}) or 0/unset, not {value!r}.")
+
+
+def is_fast() -> bool:
+    """Whether ``MNIST_BOOK_FAST`` asks for fast mode."""
+    return _switch(ENV_FAST, "fast mode")
+
+
+def retrain() -> bool:
+    """Whether ``MNIST_BOOK_RETRAIN`` asks to train every model afresh, ignoring cached runs."""
+    return _switch(ENV_RETRAIN, "train every model afresh")
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -1,8 +1,10 @@
 """Small tables for the chapters: HTML for Jupyter and the HTML book, Markdown as the plain-text form."""
+
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 _RULE = {"l": ":--", "c": ":-:", "r": "--:"}
 _ALIGN = {"l": "left", "c": "center", "r": "right"}
@@ -38,10 +40,14 @@ class Table:
 
     def _repr_html_(self) -> str:
         def row(cells: Sequence[Any], tag: str) -> str:
-            return "<tr>" + "".join(
-                f'<{tag} style="text-align: {_ALIGN[a]}">{html.escape(str(c))}</{tag}>'
-                for c, a in zip(cells, self.align)
-            ) + "</tr>"
+            return (
+                "<tr>"
+                + "".join(
+                    f'<{tag} style="text-align: {_ALIGN[a]}">{html.escape(str(c))}</{tag}>'
+                    for c, a in zip(cells, self.align)
+                )
+                + "</tr>"
+            )
 
         head = row(self.headers, "th")
         body = "".join(row(r, "td") for r in self.rows)

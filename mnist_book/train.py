@@ -1,38 +1,67 @@
-"""Training (chapter 5): the loop, a recipe, a history, and checkpoints that resume exactly.
+"""Training: one recipe, one loop, for every chapter, the appendix and the benchmark.
 
-- :func:`train_one_epoch` is the loop the chapter explains line by line;
-- :func:`fit` runs a :class:`Recipe` for its epochs, records a :class:`History`, validates, and
-  saves a checkpoint (model, optimiser, scheduler, epoch, random-generator states) after each
-  epoch, so that resuming gives the same weights as never stopping;
-- :func:`load_reference_model` gives chapters 6 and 7 the model chapter 5 trains: from the data
-  cache when it is there, trained (and saved) when it is not;
+- :class:`Recipe` says everything that decides a run: the network (by name, with its options),
+  the optimiser and its settings, the learning-rate schedule, label smoothing, weight decay,
+  augmentation, batch size, epochs and seed. The book's four recipes are constants:
+  :data:`ARTICLE_RECIPE`, :data:`PYTORCH_EXAMPLE_RECIPE`, :data:`TUNED_RECIPE`, :data:`FAST_RECIPE`.
+- :func:`train_one_epoch` is the loop chapter 5 explains line by line; what differs between
+  recipes is data in the recipe, not code in a second loop.
+- :func:`fit` runs a recipe for its epochs: it builds the network, optimiser and schedule,
+  validates after every epoch, records a :class:`History` and saves a checkpoint
+  (:mod:`mnist_book.checkpoints`) that resumes exactly. :func:`cached_fit` does the same through
+  the data cache, so that a rebuild of the book loads a run instead of repeating it.
+- :class:`Engine` says how a model runs on its device (memory layout, bfloat16, ``torch.compile``).
 - ``python -m mnist_book.train --help``: the same from the command line.
-
-Data may be a :class:`~mnist_book.data.Batches` (the in-memory fast path) or a ``DataLoader``.
 """
+
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
+import datetime as _dt
+import json
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mnist_book.data import Batches, DataError, Split, data_root, load_split, subset, train_val_split
-from mnist_book.evaluate import Data, loss_and_accuracy, predict
-from mnist_book.models import ARCHITECTURES, Net
-from mnist_book.settings import get_device
+from mnist_book import checkpoints
+from mnist_book.checkpoints import (
+    CheckpointError,
+    cache_key,
+    cache_path,
+    data_identity,
+    fingerprint,
+)
+from mnist_book.cli import add_settings_arguments, in_range, positive, settings_from
+from mnist_book.data import (
+    Batches,
+    DataError,
+    Split,
+    data_root,
+    load_split,
+    mnist_loader,
+    subset,
+    train_val_split,
+)
+from mnist_book.evaluate import loss_and_accuracy, predict
+from mnist_book.files import atomic_save
+from mnist_book.models import NETWORKS, build_network
+from mnist_book.perturb import affine_images, background, random_affine
+from mnist_book.profiling import sync
+from mnist_book.settings import get_device, retrain
 
 OPTIMIZERS = ("sgd", "adadelta", "adam")
-CHECKPOINT_FORMAT = "mnist_book.checkpoint/1"
+#: ``step`` moves the rate after every epoch; ``onecycle`` and ``cosine`` after every batch.
+SCHEDULES = ("constant", "step", "onecycle", "cosine")
+PER_BATCH_SCHEDULES = ("onecycle", "cosine")
 
 
 # --------------------------------------------------------------------------- the recipe
@@ -40,54 +69,224 @@ CHECKPOINT_FORMAT = "mnist_book.checkpoint/1"
 
 @dataclass(frozen=True)
 class Recipe:
-    """How to train: optimiser and its settings, batch size, epochs, learning-rate decay, seed.
+    """How to train: the network, the optimiser, the schedule, the regularisers, the data, the seed.
 
-    ``gamma``: multiply the learning rate by ``gamma`` after every epoch (``StepLR``); ``None``
-    keeps it constant. ``momentum`` only applies to SGD.
+    ``lr`` is the constant rate, the peak of one-cycle (reached after ``warmup``, a fraction of all
+    steps), or the start of ``step`` (times ``gamma`` after every epoch) and ``cosine``.
+    ``momentum`` and ``nesterov`` apply to SGD. ``augment``: every training image moved by up to
+    ``max_shift`` pixels and turned by up to ``max_degrees``, afresh in every epoch.
+    ``drop_last``: skip a last, incomplete batch (batch norm cannot normalise a batch of one).
     """
 
+    network: str = "Net"
+    network_options: dict[str, Any] = field(default_factory=dict)
     optimizer: str = "sgd"
     lr: float = 0.01
     momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    gamma: float = 0.7
+    warmup: float = 0.25
+    label_smoothing: float = 0.0
+    augment: bool = False
+    max_shift: int = 2
+    max_degrees: float = 10.0
     batch_size: int = 64
+    drop_last: bool = False
     epochs: int = 10
-    gamma: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
+        problems = []
+        if self.network not in NETWORKS:
+            problems.append(f"network must be one of {', '.join(NETWORKS)}, not {self.network!r}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}.")
+            problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
         if not self.lr > 0:
-            raise ValueError(f"The learning rate must be positive, not {self.lr}.")
+            problems.append(f"the learning rate must be positive, not {self.lr}")
         if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), not {self.momentum}.")
+            problems.append(f"momentum must be in [0, 1), not {self.momentum}")
+        if not 0 < self.gamma <= 1:
+            problems.append(f"gamma must be in (0, 1], not {self.gamma}")
+        if not 0 < self.warmup < 1:
+            problems.append(f"warmup is a fraction of the steps in (0, 1), not {self.warmup}")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must not be negative, not {self.weight_decay}")
         if self.batch_size < 1 or self.epochs < 1:
-            raise ValueError(f"batch_size and epochs must be at least 1 (got {self.batch_size}, {self.epochs}).")
-        if self.gamma is not None and not 0 < self.gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1] or None, not {self.gamma}.")
+            problems.append(f"batch_size and epochs must be at least 1 (got {self.batch_size}, {self.epochs})")
+        if problems:
+            raise ValueError("Not a valid recipe: " + "; ".join(problems) + ".")
+
+    def changed(self, **changes: Any) -> Recipe:
+        """A copy with ``changes``; ``network_options`` are merged into the current ones, not replaced."""
+        if "network_options" in changes:
+            changes["network_options"] = {**self.network_options, **changes["network_options"]}
+        return replace(self, **changes)
+
+    def __str__(self) -> str:
+        """The settings that differ from a plain recipe, e.g. ``Recipe(lr=0.05, schedule='onecycle')``."""
+        default = Recipe()
+        shown = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        ]
+        return f"Recipe({', '.join(shown)})"
 
 
-#: The source article: SGD, learning rate 0.01, momentum 0.9, batch 64, 10 epochs.
+#: The source article: ``Net``, SGD with learning rate 0.01 and momentum 0.9, batch 64, 10 epochs.
 ARTICLE_RECIPE = Recipe()
 #: PyTorch's MNIST example (github.com/pytorch/examples, mnist/main.py): Adadelta, lr 1.0,
 #: StepLR(step_size=1, gamma=0.7), batch 64, 14 epochs.
-PYTORCH_EXAMPLE_RECIPE = Recipe(optimizer="adadelta", lr=1.0, momentum=0.0, batch_size=64, epochs=14, gamma=0.7)
+PYTORCH_EXAMPLE_RECIPE = Recipe(optimizer="adadelta", lr=1.0, momentum=0.0, schedule="step", gamma=0.7, epochs=14)
+#: Chapter 7's recipe: the article's network with batch norm and without dropout, one-cycle to
+#: 0.05, augmentation, label smoothing 0.1, weight decay 5e-4, 8 epochs.
+TUNED_RECIPE = Recipe(
+    network_options={"batch_norm": True, "p_conv": 0.0, "p_fc": 0.0},
+    lr=0.05,
+    weight_decay=5e-4,
+    schedule="onecycle",
+    label_smoothing=0.1,
+    augment=True,
+    drop_last=True,
+    epochs=8,
+)
+#: The appendix's fast recipe: ``FastNet``, one epoch, batch 128, SGD with Nesterov momentum,
+#: one-cycle to 0.2, label smoothing 0.1, weight decay 5e-4.
+FAST_RECIPE = Recipe(
+    network="FastNet",
+    lr=0.2,
+    nesterov=True,
+    weight_decay=5e-4,
+    schedule="onecycle",
+    label_smoothing=0.1,
+    batch_size=128,
+    drop_last=True,
+    epochs=1,
+)
+#: The named recipes, as the command line knows them.
+RECIPES: dict[str, Recipe] = {
+    "article": ARTICLE_RECIPE,
+    "pytorch-example": PYTORCH_EXAMPLE_RECIPE,
+    "tuned": TUNED_RECIPE,
+    "fast": FAST_RECIPE,
+}
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """The optimiser ``recipe`` names, over ``model``'s parameters."""
+def build_model(recipe: Recipe) -> nn.Module:
+    """A new network as ``recipe`` names it (its weights drawn from torch's generator)."""
+    return build_network(recipe.network, **recipe.network_options)
+
+
+def make_optimizer(params: Iterable[Any], recipe: Recipe) -> torch.optim.Optimizer:
+    """The optimiser ``recipe`` names, over ``params`` (parameters, or parameter groups with their own rates)."""
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
+        return torch.optim.SGD(
+            params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=recipe.weight_decay
+        )
     if recipe.optimizer == "adadelta":
-        return torch.optim.Adadelta(model.parameters(), lr=recipe.lr)
-    return torch.optim.Adam(model.parameters(), lr=recipe.lr)
+        return torch.optim.Adadelta(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.StepLR | None:
-    """``StepLR`` decaying by ``recipe.gamma`` every epoch, or ``None`` for a constant rate."""
-    if recipe.gamma is None:
-        return None
-    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=recipe.gamma)
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The recipe's learning-rate schedule, or ``None`` for a constant rate.
+
+    ``step``: ``StepLR``, times ``gamma`` after every epoch. ``onecycle`` (Smith 2018): warm up from
+    lr/25 to the peak over ``warmup`` of all steps, then anneal (cosine) to lr/25e4, while momentum
+    moves the other way between 0.95 and 0.85. ``cosine``: from lr down to 0 over all steps.
+    """
+    total = recipe.epochs * steps_per_epoch
+    if recipe.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=recipe.gamma)
+    if recipe.schedule == "onecycle":
+        if recipe.warmup * total < 2:  # OneCycleLR needs at least a step up and a step down
+            raise ValueError(
+                f"A one-cycle schedule needs at least {int(2 / recipe.warmup) + 1} steps in all, got {total}: "
+                f"train on more images or for more epochs (a batch is {recipe.batch_size} images)."
+            )
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=recipe.lr, total_steps=total, pct_start=recipe.warmup
+        )
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    return None
+
+
+def learning_rates(recipe: Recipe, steps_per_epoch: int) -> list[float]:
+    """The learning rate of every step of a run of ``recipe`` (for plotting a schedule)."""
+    probe = nn.Linear(1, 1)
+    optimizer = make_optimizer(probe.parameters(), recipe)
+    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch)
+    rates = []
+    for _ in range(recipe.epochs):
+        for _ in range(steps_per_epoch):
+            rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()  # no gradients: nothing moves, but the scheduler wants a step first
+            if scheduler is not None and recipe.schedule in PER_BATCH_SCHEDULES:
+                scheduler.step()
+        if scheduler is not None and recipe.schedule not in PER_BATCH_SCHEDULES:
+            scheduler.step()
+    return rates
+
+
+class Augment:
+    """The recipe's augmentation: every batch moved and turned at random (:func:`random_affine`),
+    from a generator of its own, so that switching it on does not change the other random draws."""
+
+    def __init__(self, recipe: Recipe, fill: float, seed: int) -> None:
+        self.recipe, self.fill = recipe, fill
+        self.generator = torch.Generator().manual_seed(seed + 1)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        r = self.recipe
+        return random_affine(
+            images, max_shift=r.max_shift, max_degrees=r.max_degrees, fill=self.fill, generator=self.generator
+        )
+
+
+# --------------------------------------------------------------------------- how it runs
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How a model runs, apart from what it computes: memory layout, autocast precision, ``torch.compile``."""
+
+    channels_last: bool = False
+    autocast: torch.dtype | None = None
+    compile: bool = False
+
+    def autocast_context(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.autocast)
+
+    def describe(self) -> dict[str, object]:
+        autocast = str(self.autocast).removeprefix("torch.") if self.autocast is not None else None
+        return {"channels_last": self.channels_last, "autocast": autocast, "compile": self.compile}
+
+
+#: As published: float32, the default memory layout, no compilation.
+PLAIN = Engine()
+
+
+def engine_for(device: torch.device | str, *, compile: bool | None = None) -> Engine:
+    """The book's fast engine: channels-last everywhere; bfloat16 autocast and ``torch.compile`` on CUDA.
+
+    The CPU stays in float32 (not every CPU has fast bfloat16); ``compile=None`` means "on CUDA
+    only" because on a CPU the compilation takes longer than it saves in one epoch.
+    """
+    cuda = torch.device(device).type == "cuda"
+    return Engine(
+        channels_last=True, autocast=torch.bfloat16 if cuda else None, compile=cuda if compile is None else compile
+    )
 
 
 # --------------------------------------------------------------------------- history
@@ -95,7 +294,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.op
 
 @dataclass
 class History:
-    """Per-epoch training and validation loss and accuracy (fractions), learning rate and seconds."""
+    """Per epoch: training and validation loss and accuracy (fractions), the learning rate at its
+    start, its seconds (validation included) and its training seconds alone."""
 
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
@@ -103,6 +303,7 @@ class History:
     val_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.train_loss)
@@ -115,7 +316,7 @@ class History:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, list[float]]) -> "History":
+    def from_dict(cls, d: dict[str, list[float]]) -> History:
         return cls(**{k: list(v) for k, v in d.items()})
 
 
@@ -128,265 +329,291 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     *,
     device: torch.device | str,
+    recipe: Recipe = ARTICLE_RECIPE,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    engine: Engine = PLAIN,
     bar: tqdm | None = None,
 ) -> tuple[float, float]:
     """One pass over ``batches``; returns the mean training loss and accuracy (dropout on).
 
-    ``bar``: a progress bar to advance by one per batch (``fit`` passes one for the whole run).
+    ``recipe`` gives the label smoothing and says whether ``scheduler`` moves after every batch;
+    ``augment`` changes each batch before the model sees it; ``bar`` advances by one per batch.
     """
-    model.train()  # dropout on
+    device = torch.device(device)
+    model.train()  # dropout on; batch norm normalises with the batch's own statistics
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
-    for step, (x, y) in enumerate(batches):
-        x, y = x.to(device), y.to(device)  # (B, 1, 28, 28), (B,)
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)  # (B, 1, 28, 28), (B,)
+        if augment is not None:
+            x = augment(x)  # a freshly moved and turned copy of every image
+        if engine.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad()  # gradients accumulate: clear the previous batch's
-        logits = model(x)  # forward pass, (B, 10)
-        loss = F.cross_entropy(logits, y)  # mean over the batch
+        with engine.autocast_context(device):
+            logits = model(x)  # forward pass, (B, 10)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)  # mean over the batch
         loss.backward()  # d loss / d parameter, into every parameter's .grad
         optimizer.step()  # move every parameter against its gradient
-        # Sums stay on the device: .item() each step would wait for the GPU every batch.
+        if scheduler is not None and recipe.schedule in PER_BATCH_SCHEDULES:
+            scheduler.step()  # one-cycle and cosine move the rate after every batch
+        # The sums stay on the device: reading a number back (.item()) would make it wait every batch.
         loss_sum += loss.detach() * len(y)
         correct += (logits.detach().argmax(1) == y).sum()
         seen += len(y)
         if bar is not None:
             bar.update()
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     if seen == 0:
         raise ValueError("train_one_epoch() got no batches: the training set is empty.")
-    return (loss_sum / seen).item(), (correct.item() / seen)
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable, or does not fit the model or run it is loaded into."""
-
-
-def _order_generator(data: Any) -> torch.Generator | None:
-    # Batches and DataLoader both keep the generator that shuffles them in .generator; a
-    # DataLoader without one shuffles from torch's global generator, which is saved anyway.
-    gen = getattr(data, "generator", None)
-    return gen if isinstance(gen, torch.Generator) else None
-
-
-def _rng_state(data: Any) -> dict[str, Any]:
-    gen = _order_generator(data)
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "data": gen.get_state() if gen is not None else None,
-    }
-
-
-def _restore_rng_state(state: dict[str, Any], data: Any) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    gen = _order_generator(data)
-    if gen is not None and state["data"] is not None:
-        gen.set_state(state["data"])
-
-
-def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> Path:
-    """Write ``checkpoint`` to ``path`` atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(tmp, path)  # an interrupted save never leaves a truncated checkpoint behind
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def make_checkpoint(
-    *,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    epoch: int,
-    recipe: Recipe,
-    history: History,
-    data: Any = None,
-    mode: str = "",
-    **extra: Any,
-) -> dict[str, Any]:
-    """Everything needed to resume: weights, optimiser and scheduler state, epoch, RNG states."""
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "architecture": type(model).__name__,
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "epoch": epoch,
-        "recipe": asdict(recipe),
-        "history": history.to_dict(),
-        "rng": _rng_state(data),
-        "mode": mode,
-        **extra,
-    }
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint saved by this module, or raise :class:`CheckpointError` saying why not."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"There is no checkpoint at {path}.")
-    try:
-        # weights_only: a checkpoint is data (tensors, numbers, strings); never run pickled code.
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, not a torch file, pickled objects...
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint: it may be truncated (an interrupted copy "
-            f"or download) or not a checkpoint at all. Delete it and train again. ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''})"
-        ) from err
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise CheckpointError(
-            f"{path} is a PyTorch file but not a checkpoint of this book (expected format "
-            f"{CHECKPOINT_FORMAT!r}, found {found!r}). Save checkpoints with mnist_book.train."
-        )
-    return checkpoint
-
-
-def restore_model(checkpoint: dict[str, Any], model: nn.Module | None = None) -> nn.Module:
-    """Load the checkpoint's weights into ``model`` (by default a new one of the saved architecture)."""
-    arch = checkpoint["architecture"]
-    if model is None:
-        if arch not in ARCHITECTURES:
-            raise CheckpointError(f"The checkpoint holds an unknown architecture {arch!r}.")
-        model = ARCHITECTURES[arch]()
-    if type(model).__name__ != arch:
-        raise CheckpointError(
-            f"The checkpoint holds a {arch}, not a {type(model).__name__}: load it into a {arch}."
-        )
-    try:
-        model.load_state_dict(checkpoint["model"])
-    except RuntimeError as err:  # same class name, different layers or sizes
-        raise CheckpointError(
-            f"The checkpoint's weights do not fit this {arch} (different layers or sizes):\n{err}"
-        ) from err
-    return model
+    return (loss_sum / seen).item(), correct.item() / seen
 
 
 # --------------------------------------------------------------------------- fitting
 
 
+#: Anything that yields (images, labels) batches: the in-memory Batches, or a DataLoader.
+BatchSource = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+class Trained(NamedTuple):
+    """What :func:`fit` returns: the trained model (on its device) and its history."""
+
+    model: nn.Module
+    history: History
+
+
 def fit(
-    model: nn.Module,
-    train_data: Data,
     recipe: Recipe,
+    train: Split | BatchSource,
+    val: Split | None = None,
     *,
-    val_data: Data | None = None,
+    model: nn.Module | None = None,
+    param_groups: list[dict[str, Any]] | None = None,
     device: torch.device | str | None = None,
+    engine: Engine = PLAIN,
     checkpoint_path: str | Path | None = None,
     resume_from: str | Path | dict[str, Any] | None = None,
     stop_after: int | None = None,
+    stop_when: Callable[[History], bool] | None = None,
+    around_training: Callable[[], contextlib.AbstractContextManager] | None = None,
     mode: str = "",
     progress: bool = True,
     desc: str = "training",
     extra: dict[str, Any] | None = None,
-) -> History:
-    """Train ``model`` in place with ``recipe`` on ``train_data`` (a ``Batches`` or a ``DataLoader``).
+) -> Trained:
+    """Train with ``recipe`` on ``train`` for its epochs; validate on ``val`` after each one.
 
-    Seeds torch's generator with ``recipe.seed`` (dropout masks; a ``DataLoader``'s order) unless
-    resuming from a checkpoint, whose generator states are restored instead. Saves a checkpoint
-    to ``checkpoint_path`` after every epoch; ``stop_after`` ends early (as an interruption would).
+    ``train``: a :class:`~mnist_book.data.Split` (cut into the recipe's shuffled batches) or
+    anything that yields ``(images, labels)`` batches (``Batches``, a ``DataLoader``).
+
+    First seeds torch's generator with ``recipe.seed``, then builds the recipe's network unless
+    ``model`` is given, so the initial weights and the dropout masks follow from the seed. When
+    resuming (``resume_from``, a checkpoint or its path) every generator's state is restored
+    instead. ``param_groups``: parameter groups for the optimiser (default: all parameters).
+    Saves a checkpoint to ``checkpoint_path`` after every epoch. ``stop_after`` ends after that
+    epoch (as an interruption would), ``stop_when(history)`` once it returns true.
+    ``around_training()``: a context entered around each epoch's training (e.g. a memory meter).
     """
     device = torch.device(device) if device is not None else get_device()
-    if isinstance(train_data, Split):
-        raise TypeError("fit() needs batches: wrap the split as Batches(split, recipe.batch_size, seed=...).")
+    split = train if isinstance(train, Split) else getattr(train, "split", None)
+    if isinstance(train, Split):
+        drop_last = recipe.drop_last and len(train) >= recipe.batch_size
+        train = Batches(train.to(device), recipe.batch_size, seed=recipe.seed, drop_last=drop_last)
+    if len(train) == 0:
+        raise ValueError("fit() got an empty training set.")
+    if resume_from is None:
+        torch.manual_seed(recipe.seed)
+    if model is None:
+        model = build_model(recipe)
     model.to(device)
-    optimizer = make_optimizer(model, recipe)
-    scheduler = make_scheduler(optimizer, recipe)
+    if engine.channels_last:
+        model.to(memory_format=torch.channels_last)
+    # Train through the compiled module; evaluate with the plain one (it shares the weights, and eval
+    # mode would make compile build a second graph).
+    step_model = torch.compile(model) if engine.compile else model
+    optimizer = make_optimizer(param_groups if param_groups is not None else model.parameters(), recipe)
+    scheduler = make_scheduler(optimizer, recipe, len(train))
+    augment = None
+    if recipe.augment:
+        if split is None:
+            raise ValueError("Augmentation needs the training data in memory (a Split or Batches), not a DataLoader.")
+        augment = Augment(recipe, background(split.images), recipe.seed)
     history, start = History(), 0
     if resume_from is not None:
-        ckpt = resume_from if isinstance(resume_from, dict) else load_checkpoint(resume_from)
+        ckpt = resume_from if isinstance(resume_from, dict) else checkpoints.load_checkpoint(resume_from)
         if ckpt["recipe"] != asdict(recipe):
             raise CheckpointError(
                 f"The checkpoint was trained with {ckpt['recipe']}, not with {asdict(recipe)}: "
                 "resume it with the recipe it was started with."
             )
-        restore_model(ckpt, model)
+        checkpoints.restore_model(ckpt, model)
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
-        _restore_rng_state(ckpt["rng"], train_data)
+        checkpoints.restore_rng_state(ckpt["rng"], train, augment)
         history, start = History.from_dict(ckpt["history"]), ckpt["epoch"]
-    else:
-        torch.manual_seed(recipe.seed)
     last = recipe.epochs if stop_after is None else min(stop_after, recipe.epochs)
     # One bar for the whole run, counting batches: it reads well in Jupyter and in the HTML book.
-    per_epoch = len(train_data) if hasattr(train_data, "__len__") else None
-    total = per_epoch * (last - start) if per_epoch is not None else None
-    bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress, mininterval=0.5)
+    bar = tqdm(total=len(train) * (last - start), desc=desc, unit="batch", disable=not progress, mininterval=0.5)
     for epoch in range(start + 1, last + 1):
         tic = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         bar.set_description(f"{desc} (epoch {epoch}/{recipe.epochs})")
-        train_loss, train_acc = train_one_epoch(model, train_data, optimizer, device=device, bar=bar)
-        if scheduler is not None:
-            scheduler.step()
-        val_loss, val_acc = (
-            loss_and_accuracy(model, val_data, device=device) if val_data is not None else (float("nan"),) * 2
-        )
-        history.train_loss.append(train_loss)
-        history.train_acc.append(train_acc)
-        history.val_loss.append(val_loss)
-        history.val_acc.append(val_acc)
-        history.lr.append(lr)
-        history.seconds.append(time.perf_counter() - tic)
-        if val_data is not None:
-            bar.set_postfix(loss=f"{train_loss:.4f}", val_acc=f"{val_acc:.4f}")
-        else:
-            bar.set_postfix(loss=f"{train_loss:.4f}")
-        if checkpoint_path is not None:
-            save_checkpoint(
-                checkpoint_path,
-                make_checkpoint(
-                    model=model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    epoch=epoch,
-                    recipe=recipe,
-                    history=history,
-                    data=train_data,
-                    mode=mode,
-                    **(extra or {}),
-                ),
+        with around_training() if around_training is not None else contextlib.nullcontext():
+            sync(device)
+            started = time.perf_counter()
+            train_loss, train_acc = train_one_epoch(
+                step_model,
+                train,
+                optimizer,
+                device=device,
+                recipe=recipe,
+                scheduler=scheduler,
+                augment=augment,
+                engine=engine,
+                bar=bar,
             )
+            sync(device)
+            train_seconds = time.perf_counter() - started
+        if scheduler is not None and recipe.schedule not in PER_BATCH_SCHEDULES:
+            scheduler.step()  # StepLR: once per epoch
+        val_loss, val_acc = loss_and_accuracy(model, val, device=device) if val is not None else (float("nan"),) * 2
+        for name, value in zip(
+            ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "train_seconds"),
+            (train_loss, train_acc, val_loss, val_acc, lr, time.perf_counter() - tic, train_seconds),
+        ):
+            getattr(history, name).append(value)
+        bar.set_postfix(loss=f"{train_loss:.4f}", **({"val_acc": f"{val_acc:.4f}"} if val is not None else {}))
+        if checkpoint_path is not None:
+            checkpoint = checkpoints.make_checkpoint(
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                epoch=epoch,
+                recipe=recipe,
+                history=history,
+                rng=checkpoints.rng_state(train, augment),
+                mode=mode,
+                **(extra or {}),
+            )
+            atomic_save(checkpoint, checkpoint_path)
+        if stop_when is not None and stop_when(history):
+            break
     bar.close()
-    return history
+    return Trained(model, history)
+
+
+# --------------------------------------------------------------------------- runs kept in the cache
+
+
+class CachedRun(NamedTuple):
+    """A run from :func:`cached_fit`: the model, its history, its checkpoint, and whether it was loaded."""
+
+    model: nn.Module
+    history: History
+    checkpoint: dict[str, Any]
+    loaded: bool
+
+
+#: What the cache key of a run includes besides its recipe and data: the code that trains it.
+TRAINING_CODE = (
+    Recipe,
+    build_model,
+    make_optimizer,
+    make_scheduler,
+    Augment,
+    train_one_epoch,
+    fit,
+    Batches,
+    random_affine,
+    affine_images,
+    *NETWORKS.values(),
+)
+
+
+def run_key(
+    name: str, mode: str, recipe: Recipe, train: Split, val: Split | None, model: nn.Module | None = None
+) -> str:
+    """The cache key of a run: its name and mode, and what decides its result (recipe, data, starting
+    weights when given, the training code and PyTorch's version)."""
+    start = fingerprint(model) if model is not None else None
+    return cache_key(
+        name, mode, recipe, data_identity(train), data_identity(val), start, TRAINING_CODE, torch.__version__
+    )
+
+
+def cached_fit(
+    name: str,
+    recipe: Recipe,
+    train: Split,
+    val: Split | None = None,
+    *,
+    mode: str,
+    model: nn.Module | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    verbose: bool = True,
+) -> CachedRun:
+    """:func:`fit`, kept in the data cache: the stored run when the same run (:func:`run_key`) was
+    made before, finished from its checkpoint when it was interrupted, trained otherwise.
+
+    ``MNIST_BOOK_RETRAIN=1`` trains afresh whatever the cache holds. Returns the model in eval mode.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    path = cache_path(run_key(name, mode, recipe, train, val, model))
+    say = print if verbose else (lambda *a, **k: None)
+    ckpt = None
+    if path.is_file() and not retrain():
+        try:
+            ckpt = checkpoints.load_checkpoint(path)
+        except CheckpointError as err:
+            say(f"{err}\nTraining {name} again.")
+    if ckpt is not None and ckpt["epoch"] >= recipe.epochs:
+        model = checkpoints.restore_model(ckpt, model).to(device).eval()
+        trained = ckpt.get("trained", "an earlier build")
+        minutes = sum(ckpt["history"]["seconds"]) / 60
+        say(
+            f"Loaded {name} from the data cache: trained {trained} ({minutes:.1f} minutes); "
+            "MNIST_BOOK_RETRAIN=1 trains it again."
+        )
+        return CachedRun(model, History.from_dict(ckpt["history"]), ckpt, loaded=True)
+    if ckpt is not None:
+        say(f"{name} stopped after epoch {ckpt['epoch']} of {recipe.epochs}: finishing it.")
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    extra = {"name": name, "trained": stamp, "train_size": len(train), "val_size": len(val) if val is not None else 0}
+    model, history = fit(
+        recipe,
+        train,
+        val,
+        model=model,
+        device=device,
+        checkpoint_path=path,
+        resume_from=ckpt,
+        mode=mode,
+        progress=progress,
+        desc=name,
+        extra=extra,
+    )
+    return CachedRun(model.eval(), history, checkpoints.load_checkpoint(path), loaded=False)
 
 
 # --------------------------------------------------------------------------- chapter 5's model
 
 
+#: Training images held out for validation (the same 5,000 in every chapter: seed 0).
+HELD_OUT = 5000
+
+
 @dataclass(frozen=True)
 class ReferencePlan:
-    """What chapter 5 trains and chapters 6 and 7 load: recipe, data sizes, checkpoint name."""
+    """What chapter 5 trains and chapters 6 and 7 load: the recipe and the data sizes."""
 
     mode: str  # "fast" or "full"
     recipe: Recipe
     train_size: int | None  # None: every training image not held out
     val_size: int  # validation images used (out of the 5,000 held out)
-
-    @property
-    def path(self) -> Path:
-        # Fast and full checkpoints get different names (and the mode is checked on loading).
-        return data_root() / "checkpoints" / f"chapter5_net_{self.mode}.pt"
-
-
-#: Training images held out for validation (the same 5,000 in every chapter: seed 0).
-HELD_OUT = 5000
 
 
 def reference_plan(fast: bool) -> ReferencePlan:
@@ -404,144 +631,103 @@ def reference_data(plan: ReferencePlan, device: torch.device | str = "cpu") -> t
     return train, subset(val, plan.val_size, seed=0)
 
 
-def train_reference_model(
-    fast: bool,
-    *,
-    device: torch.device | str | None = None,
-    progress: bool = True,
-    resume_from: dict[str, Any] | None = None,
-    stop_after: int | None = None,
-) -> tuple[Net, dict[str, Any]]:
-    """Train chapter 5's model with :func:`reference_plan` and save it to the data cache.
-
-    ``resume_from``: an unfinished checkpoint of the same plan to continue; ``stop_after``: as in :func:`fit`.
-    """
+def reference_run(fast: bool, *, device: torch.device | str | None = None, progress: bool = True) -> CachedRun:
+    """Chapter 5's run, which chapters 6 and 7 load: from the data cache when it is there, else trained."""
     device = torch.device(device) if device is not None else get_device()
     plan = reference_plan(fast)
     train, val = reference_data(plan, device)
-    torch.manual_seed(plan.recipe.seed)
-    model = Net().to(device)
-    batches = Batches(train, plan.recipe.batch_size, seed=plan.recipe.seed)
-    fit(
-        model, batches, plan.recipe, val_data=val, device=device, checkpoint_path=plan.path, mode=plan.mode,
-        resume_from=resume_from, stop_after=stop_after, progress=progress,
-        extra={"train_size": len(train), "val_size": len(val)},
-    )  # fmt: skip
-    return model, load_checkpoint(plan.path)
+    torch.manual_seed(plan.recipe.seed)  # the initial weights (fit seeds again for the dropout masks)
+    model = build_model(plan.recipe)
+    return cached_fit(
+        "chapter5", plan.recipe, train, val, mode=plan.mode, model=model, device=device, progress=progress
+    )
 
 
 def load_reference_model(
     fast: bool, *, device: torch.device | str | None = None, progress: bool = True
-) -> tuple[Net, dict[str, Any]]:
-    """Chapter 5's model from the data cache; trained (or an interrupted run finished) when it is not there."""
-    device = torch.device(device) if device is not None else get_device()
-    plan = reference_plan(fast)
-    try:
-        ckpt = load_checkpoint(plan.path)
-    except CheckpointError as err:
-        print(f"{err}\nTraining chapter 5's model now ({plan.mode} mode).")
-        return train_reference_model(fast, device=device, progress=progress)
-    if ckpt.get("mode") != plan.mode:
-        print(f"Not using {plan.path.name}: it was trained in {ckpt.get('mode')!r} mode, this is {plan.mode!r} mode.")
-    elif ckpt["recipe"] != asdict(plan.recipe):
-        print(f"Not using {plan.path.name}: it was trained with another recipe, {ckpt['recipe']}.")
-    elif ckpt["epoch"] < plan.recipe.epochs:
-        print(f"{plan.path.name} stopped after epoch {ckpt['epoch']} of {plan.recipe.epochs}: finishing it.")
-        return train_reference_model(fast, device=device, progress=progress, resume_from=ckpt)
-    else:
-        model = restore_model(ckpt, Net()).to(device)
-        epochs = f"{ckpt['epoch']} epoch" + ("s" if ckpt["epoch"] != 1 else "")
-        print(f"Loaded chapter 5's model from {plan.path.name} in the data cache ({plan.mode} mode, {epochs}).")
-        return model, ckpt
-    print(f"Training chapter 5's model now ({plan.mode} mode).")
-    return train_reference_model(fast, device=device, progress=progress)
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Chapter 5's model (eval mode) and its checkpoint: see :func:`reference_run`."""
+    run = reference_run(fast, device=device, progress=progress)
+    return run.model, run.checkpoint
 
 
 # --------------------------------------------------------------------------- command line
 
 
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            what = "an integer" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m mnist_book.train",
-        description="Train the book's MNIST network, save a checkpoint, and print the test accuracy.",
+        description="Train one of the book's recipes on MNIST, save a checkpoint, and print the test accuracy.",
+        epilog="Flags after --recipe change that recipe; unset flags keep its values.",
     )
-    r = ARTICLE_RECIPE
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=r.optimizer, help="optimiser (default: %(default)s)")
-    p.add_argument("--lr", type=_positive(float), default=r.lr, help="learning rate (default: %(default)s)")
-    p.add_argument("--momentum", type=_fraction, default=r.momentum, help="SGD momentum (default: %(default)s)")
     p.add_argument(
-        "--gamma", type=_positive(float), default=None,
-        help="StepLR: multiply the learning rate by this after every epoch (default: constant)",
-    )  # fmt: skip
-    p.add_argument("--epochs", type=_positive(int), default=r.epochs, help="passes over the data (default: %(default)s)")
-    p.add_argument(
-        "--batch-size", type=_positive(int), default=r.batch_size, help="images per step (default: %(default)s)"
+        "--recipe", choices=RECIPES, default="article", help="the recipe to start from (default: %(default)s)"
     )
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="optimiser")
+    p.add_argument("--lr", type=positive(float), default=None, help="learning rate (the peak, for one-cycle)")
+    p.add_argument("--momentum", type=in_range(0, 1), default=None, help="SGD momentum")
+    p.add_argument(
+        "--gamma",
+        type=in_range(0, 1, include_low=False, include_high=True),
+        default=None,
+        help="StepLR: multiply the learning rate by this after every epoch",
+    )
+    p.add_argument("--epochs", type=positive(int), default=None, help="passes over the data")
+    p.add_argument("--batch-size", type=positive(int), default=None, help="images per step")
     p.add_argument("--seed", type=int, default=0, help="seeds weights, dropout, batch order (default: %(default)s)")
+    add_settings_arguments(p, fast_help="a quick check: one epoch on 2,000 images (or --subset), tested on 1,000")
     p.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], default="auto",
-        help="auto (the default): CUDA if available, else the CPU",
-    )  # fmt: skip
-    p.add_argument(
-        "--data", choices=["batches", "loader"], default="batches",
+        "--data",
+        choices=["batches", "loader"],
+        default="batches",
         help="in-memory Batches (fast, the default) or a torchvision DataLoader",
-    )  # fmt: skip
-    p.add_argument(
-        "--subset", type=_positive(int), default=None, help="train on this many random images (default: all 60,000)"
     )
     p.add_argument(
-        "--fast", action="store_true", help="a quick check: one epoch on 2,000 images (or --subset), tested on 1,000"
+        "--subset", type=positive(int), default=None, help="train on this many random images (default: all 60,000)"
     )
     p.add_argument(
-        "--output", type=Path, default=None,
-        help="checkpoint file (default: <data cache>/checkpoints/cli_net.pt)",
-    )  # fmt: skip
+        "--output", type=Path, default=None, help="checkpoint file (default: <data cache>/checkpoints/cli_net.pt)"
+    )
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the result here as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+def recipe_from_args(args: argparse.Namespace, fast: bool) -> Recipe:
+    """The named recipe with the flags' changes (``--gamma`` switches to a per-epoch StepLR)."""
+    changes: dict[str, Any] = {"seed": args.seed}
+    for flag, name in (
+        ("optimizer", "optimizer"),
+        ("lr", "lr"),
+        ("momentum", "momentum"),
+        ("epochs", "epochs"),
+        ("batch_size", "batch_size"),
+    ):
+        if getattr(args, flag) is not None:
+            changes[name] = getattr(args, flag)
+    if args.gamma is not None:
+        changes.update(schedule="step", gamma=args.gamma)
+    if fast:
+        changes["epochs"] = 1
+    return RECIPES[args.recipe].changed(**changes)
 
 
 def main(argv: list[str] | None = None) -> float:
     """Command-line entry point; returns the test accuracy (a fraction)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.gamma is not None and args.gamma > 1:
-        parser.error(f"argument --gamma: must be at most 1, got {args.gamma}")
-    try:
-        device = get_device(args.device)
-    except RuntimeError as err:
-        parser.error(f"argument --device: {err}")
+    device, fast = settings_from(parser, args)
     output = args.output if args.output is not None else data_root() / "checkpoints" / "cli_net.pt"
-    if output.is_dir():
-        parser.error(f"argument --output: {output} is a folder; give a file name such as {output / 'net.pt'}")
-    epochs = 1 if args.fast else args.epochs
-    train_size = args.subset if args.subset is not None else (2000 if args.fast else None)
-    recipe = Recipe(args.optimizer, args.lr, args.momentum, args.batch_size, epochs, args.gamma, args.seed)
-
+    for flag, path in (("--output", output), ("--json", args.json)):
+        if path is not None and path.is_dir():
+            parser.error(f"argument {flag}: {path} is a folder; give a file name such as {path / 'result'}")
+    try:
+        recipe = recipe_from_args(args, fast)
+    except ValueError as err:
+        parser.error(str(err))
+    if recipe.augment and args.data == "loader":
+        parser.error(f"--recipe {args.recipe} augments its images, which needs --data batches")
+    train_size = args.subset if args.subset is not None else (2000 if fast else None)
     try:
         train = load_split("mnist", train=True, device=device)
         test = load_split("mnist", train=False, device=device)
@@ -549,44 +735,46 @@ def main(argv: list[str] | None = None) -> float:
         parser.exit(1, f"{parser.prog}: error: {err}\n")
     if train_size is not None:
         train = subset(train, train_size, seed=args.seed)
-    if args.fast:
+    if fast:
         test = subset(test, 1000, seed=0)
-    if args.data == "batches":
-        train_data: Data = Batches(train, recipe.batch_size, seed=recipe.seed)
-    else:
-        train_data = _loader(train_size, recipe, args.seed)
-    torch.manual_seed(recipe.seed)
-    model = Net().to(device)
-    mode = "fast" if args.fast else "full" if train_size is None else f"subset-{train_size}"
-    print(f"Training {len(train):,} images, {recipe} on {device}.")
-    fit(
-        model, train_data, recipe, device=device, checkpoint_path=output, mode=mode,
-        progress=not args.no_progress, extra={"train_size": len(train)},
-    )  # fmt: skip
+    data: Split | BatchSource = train
+    if args.data == "loader":  # the same images subset() picked, through PIL and transforms
+        order = torch.randperm(60000, generator=torch.Generator().manual_seed(args.seed))
+        indices = order[:train_size].tolist() if train_size is not None else None
+        data = mnist_loader(recipe.batch_size, indices=indices, seed=recipe.seed)
+    mode = "fast" if fast else "full" if train_size is None else f"subset-{train_size}"
+    print(f"Training {len(train):,} images with {recipe} on {device}.")
+    model, history = fit(
+        recipe,
+        data,
+        device=device,
+        checkpoint_path=output,
+        mode=mode,
+        progress=not args.no_progress,
+        extra={"train_size": len(train)},
+    )
     result = predict(model, test, device=device)
-    ckpt = load_checkpoint(output)
+    ckpt = checkpoints.load_checkpoint(output)
     ckpt["test_accuracy"] = result.accuracy
-    save_checkpoint(output, ckpt)
+    atomic_save(ckpt, output)
     print(f"Saved checkpoint to {output}")
     print(f"Test accuracy: {100 * result.accuracy:.2f}% ({result.correct:,}/{len(result.labels):,})")
+    if args.json is not None:
+        summary = {
+            "test_accuracy": result.accuracy,
+            "test_correct": result.correct,
+            "test_images": len(result.labels),
+            "train_images": len(train),
+            "training_seconds": sum(history.train_seconds),
+            "recipe": asdict(recipe),
+            "device": str(device),
+            "mode": mode,
+            "checkpoint": str(output),
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"Wrote {args.json}")
     return result.accuracy
-
-
-def _loader(train_size: int | None, recipe: Recipe, seed: int) -> torch.utils.data.DataLoader:
-    """The torchvision path: PIL images through ToTensor + Normalize, shuffled by a seeded generator."""
-    from torchvision import transforms
-
-    from mnist_book.data import MNIST_MEAN, MNIST_STD, mnist
-
-    to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
-    dataset = mnist(True, transform=to_tensor)
-    if train_size is not None:
-        # The same images subset() picks from the in-memory split.
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
-        dataset = torch.utils.data.Subset(dataset, order[:train_size].tolist())
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=recipe.batch_size, shuffle=True, generator=torch.Generator().manual_seed(recipe.seed)
-    )
 
 
 if __name__ == "__main__":

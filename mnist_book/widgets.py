@@ -1,5 +1,6 @@
 """Interactive explorers for Jupyter (ipywidgets). Each chapter that shows one also shows a
 static figure of the same thing, so the HTML book, which has no kernel, loses nothing."""
+
 from __future__ import annotations
 
 import ipywidgets as widgets
@@ -62,16 +63,27 @@ def _digit_title(index: int, labels: torch.Tensor | None) -> str:
     return f"digit #{index}" + (f" (label {int(labels[index])})" if labels is not None else "")
 
 
-class KernelExplorer(widgets.VBox):
-    """Nine weight boxes (with presets) and a digit slider; the feature map redraws on every change."""
+class _DigitsAndKernels(widgets.VBox):
+    """What both explorers start from: the digits (N, 1, H, W) on the CPU, their labels, the kernels."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, *, kernels: dict | None = None) -> None:
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, *, kernels: dict | None = None
+    ) -> None:
         from mnist_book.scratch import hand_made_kernels
 
         super().__init__()
         self.images = images.detach().float().cpu().reshape(len(images), 1, *images.shape[-2:])  # (N, 1, H, W)
         self.labels = labels
         self.kernels = {name: k.float() for name, k in (kernels or hand_made_kernels()).items()}
+
+
+class KernelExplorer(_DigitsAndKernels):
+    """Nine weight boxes (with presets) and a digit slider; the feature map redraws on every change."""
+
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, *, kernels: dict | None = None
+    ) -> None:
+        super().__init__(images, labels, kernels=kernels)
         first = next(iter(self.kernels))
         self.weights = [
             widgets.FloatText(value=float(v), step=0.5, layout=widgets.Layout(width="70px"))
@@ -97,7 +109,9 @@ class KernelExplorer(widgets.VBox):
         """The chosen digit cross-correlated with the kernel (padding 1 keeps 28×28): (H, W)."""
         from mnist_book.scratch import conv2d
 
-        return conv2d(self.images[self.digit.value : self.digit.value + 1], self.kernel().view(1, 1, 3, 3), padding=1)[0, 0]
+        return conv2d(self.images[self.digit.value : self.digit.value + 1], self.kernel().view(1, 1, 3, 3), padding=1)[
+            0, 0
+        ]
 
     def redraw(self) -> None:
         from mnist_book.plots import show_kernel_gallery
@@ -134,21 +148,20 @@ class KernelExplorer(widgets.VBox):
         self.redraw()
 
 
-def kernel_explorer(images: torch.Tensor, labels: torch.Tensor | None = None, *, kernels: dict | None = None) -> KernelExplorer:
+def kernel_explorer(
+    images: torch.Tensor, labels: torch.Tensor | None = None, *, kernels: dict | None = None
+) -> KernelExplorer:
     """A :class:`KernelExplorer` over ``images`` (N, [1,] H, W): edit nine weights, watch the feature map."""
     return KernelExplorer(images, labels, kernels=kernels)
 
 
-class PoolingExplorer(widgets.VBox):
+class PoolingExplorer(_DigitsAndKernels):
     """A feature map of a chosen digit (hand-made kernel, then ReLU), pooled with the window and stride chosen."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, *, kernels: dict | None = None) -> None:
-        from mnist_book.scratch import hand_made_kernels
-
-        super().__init__()
-        self.images = images.detach().float().cpu().reshape(len(images), 1, *images.shape[-2:])  # (N, 1, H, W)
-        self.labels = labels
-        self.kernels = {name: k.float() for name, k in (kernels or hand_made_kernels()).items()}
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, *, kernels: dict | None = None
+    ) -> None:
+        super().__init__(images, labels, kernels=kernels)
         self.digit = _digit_slider(self.images)
         self.feature = widgets.Dropdown(options=list(self.kernels), description="feature")
         self.mode = widgets.ToggleButtons(options=["max", "average"], description="pooling")
@@ -158,7 +171,9 @@ class PoolingExplorer(widgets.VBox):
         for control in (self.digit, self.feature, self.mode, self.window, self.stride):
             control.observe(lambda change: self.redraw(), names="value")
         self.children = [
-            widgets.HBox([widgets.VBox([self.digit, self.feature, self.mode]), widgets.VBox([self.window, self.stride])]),
+            widgets.HBox(
+                [widgets.VBox([self.digit, self.feature, self.mode]), widgets.VBox([self.window, self.stride])]
+            ),
             self.view,
         ]
         self.redraw()
@@ -197,7 +212,9 @@ class PoolingExplorer(widgets.VBox):
         )
 
 
-def pooling_explorer(images: torch.Tensor, labels: torch.Tensor | None = None, *, kernels: dict | None = None) -> PoolingExplorer:
+def pooling_explorer(
+    images: torch.Tensor, labels: torch.Tensor | None = None, *, kernels: dict | None = None
+) -> PoolingExplorer:
     """A :class:`PoolingExplorer` over ``images`` (N, [1,] H, W): choose feature, pooling, window, stride."""
     return PoolingExplorer(images, labels, kernels=kernels)
 
@@ -217,8 +234,9 @@ class ProbabilityBrowser(widgets.VBox):
         wrong = (self.probs.argmax(1) != self.labels).nonzero().flatten().tolist()
         self.choices = {"all digits": list(range(len(self.labels))), "mistakes only": wrong or [0]}
         self.which = widgets.ToggleButtons(options=list(self.choices), value="all digits")
-        self.position = widgets.IntSlider(value=0, min=0, max=len(self.labels) - 1, description="digit",
-                                          continuous_update=False)  # fmt: skip
+        self.position = widgets.IntSlider(
+            value=0, min=0, max=len(self.labels) - 1, description="digit", continuous_update=False
+        )
         self.output = widgets.Output()
         self.which.observe(self._on_which, names="value")
         self.position.observe(lambda change: self.redraw(), names="value")
@@ -236,8 +254,12 @@ class ProbabilityBrowser(widgets.VBox):
 
     def redraw(self) -> None:
         i = self.index()
-        _render(self.output, lambda: self._plot(self.images[i], self.probs[i], int(self.labels[i]),
-                                                title=f"#{i}: true {int(self.labels[i])}"))  # fmt: skip
+        _render(
+            self.output,
+            lambda: self._plot(
+                self.images[i], self.probs[i], int(self.labels[i]), title=f"#{i}: true {int(self.labels[i])}"
+            ),
+        )
 
 
 def probability_browser(images: torch.Tensor, labels: torch.Tensor, probs: torch.Tensor) -> ProbabilityBrowser:

@@ -2,6 +2,7 @@
 links that resolve, a caption and alt text on every figure, and the install cell that lets a chapter
 run outside this repository (Colab) pointing at the repository the book's buttons link to.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,13 +1,14 @@
 """The kernel and pooling explorers of chapters 2 and 3: controls change what they compute."""
+
 import matplotlib
 
 matplotlib.use("Agg")
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from mnist_book.scratch import hand_made_kernels  # noqa: E402
-from mnist_book.widgets import kernel_explorer, pooling_explorer  # noqa: E402
+from mnist_book.scratch import hand_made_kernels
+from mnist_book.widgets import kernel_explorer, pooling_explorer
 
 IMAGES = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
 

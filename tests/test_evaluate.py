@@ -1,4 +1,5 @@
 """Evaluation metrics against hand-computed cases and independent loops in NumPy/Python."""
+
 import math
 
 import numpy as np
@@ -17,8 +18,6 @@ from mnist_book.evaluate import (
     most_confident_mistakes,
     per_class_metrics,
     predict,
-    rotate_images,
-    shift_images,
 )
 from mnist_book.models import Net
 from mnist_book.settings import get_device
@@ -71,7 +70,7 @@ def test_accuracy_is_exact_not_truncated():
     p = Predictions(logits, labels)
     assert p.correct == 9912
     assert p.accuracy == 0.9912
-    assert "%d" % (100 * p.accuracy) == "99"  # what the article prints
+    assert "%d" % (100 * p.accuracy) == "99"  # noqa: UP031 - what the article prints
 
 
 def test_probs_sum_to_one_and_ignore_log_softmax():
@@ -209,46 +208,6 @@ def test_predict_uses_eval_mode_and_restores_it():
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*split), batch_size=8)
     torch.testing.assert_close(predict(model, loader).logits, a.logits, rtol=1e-5, atol=1e-5)
     assert a.labels.tolist() == split.labels.tolist()
-
-
-def test_shift_by_hand():
-    x = torch.arange(1.0, 10.0).view(1, 1, 3, 3)  # [[1,2,3],[4,5,6],[7,8,9]]
-    assert shift_images(x, 1, 0, fill=0).view(3, 3).tolist() == [[0, 1, 2], [0, 4, 5], [0, 7, 8]]
-    assert shift_images(x, 0, -1, fill=-1).view(3, 3).tolist() == [[4, 5, 6], [7, 8, 9], [-1, -1, -1]]
-    assert shift_images(x, -2, 2, fill=0).view(3, 3).tolist() == [[0, 0, 0], [0, 0, 0], [3, 0, 0]]
-    assert (shift_images(x, 3, 0, fill=7) == 7).all()
-    assert torch.equal(shift_images(x, 0, 0, fill=0), x)
-
-
-@settings(max_examples=20, deadline=None)
-@given(st.integers(-5, 5), st.integers(-5, 5))
-def test_shift_matches_roll_with_border(dx, dy):
-    x = torch.randn(2, 1, 12, 12)
-    rolled = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
-    out = shift_images(x, dx, dy, fill=-9.0)
-    mask = torch.zeros(12, 12, dtype=torch.bool)
-    mask[max(dy, 0) : 12 + min(dy, 0), max(dx, 0) : 12 + min(dx, 0)] = True
-    assert torch.equal(out[..., mask], rolled[..., mask])
-    assert (out[..., ~mask] == -9.0).all()
-
-
-def test_rotation_90_and_0_degrees():
-    x = torch.randn(3, 1, 28, 28)
-    torch.testing.assert_close(rotate_images(x, 0, fill=0.0), x)
-    # Positive angles turn counter-clockwise, as torch.rot90 does from the row axis to the column axis.
-    torch.testing.assert_close(rotate_images(x, 90, fill=0.0), torch.rot90(x, 1, dims=(-2, -1)), atol=1e-4, rtol=0)
-
-
-def test_rotation_fills_corners_with_background():
-    x = torch.ones(1, 1, 28, 28)
-    out = rotate_images(x, 45, fill=-0.5)
-    assert out[0, 0, 0, 0].item() == pytest.approx(-0.5)
-    assert out[0, 0, 14, 14].item() == pytest.approx(1.0)
-
-
-def test_rotating_a_blank_image_leaves_no_seam():
-    blank = torch.full((2, 1, 28, 28), -0.4242)
-    torch.testing.assert_close(rotate_images(blank, 30, fill=-0.4242), blank, rtol=0, atol=1e-6)
 
 
 def test_zero_shift_accuracy_equals_plain_accuracy():

@@ -8,6 +8,7 @@ Needs a built book (``jupyter-book build .``) and Chromium with its driver (Debi
 ``chromium-driver``). Without them these tests are skipped, unless ``MNIST_BOOK_REQUIRE_HTML=1``
 (as in CI) turns the skip into a failure.
 """
+
 from __future__ import annotations
 
 import functools
@@ -61,9 +62,16 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,1000",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
     ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -99,13 +107,15 @@ def test_page_in_browser(page, server, browser):
     n_widget_views = browser.execute_async_script(_SETTLE)
 
     # 1. No JavaScript errors (a missing favicon is the browser's habit, not the book's).
-    errors = [e["message"] for e in browser.get_log("browser")
-              if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+    errors = [
+        e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
+    ]
     assert errors == [], f"{page}: JavaScript errors in the console:\n" + "\n".join(errors)
 
     # 2. Every image loaded.
     broken = browser.execute_script(
-        "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+        "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+    )
     assert broken == [], f"{page}: images that did not load: {broken}"
 
     # 2b. Every figure a cell drew has alt text and sits in a numbered figure with a caption. (Images
@@ -115,7 +125,8 @@ def test_page_in_browser(page, server, browser):
         ".filter(i => !i.closest('.jupyter-widgets'))"
         ".filter(i => !(i.alt && i.alt.trim().length >= 20 && i.closest('figure') &&"
         " i.closest('figure').querySelector('figcaption')))"
-        ".map(i => i.src.split('/').pop())")
+        ".map(i => i.src.split('/').pop())"
+    )
     assert unlabelled == [], f"{page}: output images without alt text or caption: {unlabelled}"
 
     # 3. Math rendered: MathJax output wherever there is math, and no raw TeX left in the text.
@@ -133,14 +144,19 @@ def test_page_in_browser(page, server, browser):
 
     # 5. No error outputs in any cell.
     tracebacks = browser.execute_script(
-        "return [...document.querySelectorAll('.output.traceback, .output.error')].map(e => e.innerText.slice(0, 300))")
+        "return [...document.querySelectorAll('.output.traceback, .output.error')].map(e => e.innerText.slice(0, 300))"
+    )
     assert tracebacks == [], f"{page}: error outputs:\n" + "\n".join(tracebacks)
 
     # 6. A chapter offers its notebook: download, Binder and Colab links, and the repository's.
     if (ROOT / "book" / (Path(page).stem + ".ipynb")).exists():
         links = browser.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.href)")
-        for what, pattern in [("Binder", "mybinder.org/v2/gh/"), ("Colab", "colab.research.google.com/github/"),
-                              ("download", ".ipynb"), ("repository", "https://github.com/")]:
+        for what, pattern in [
+            ("Binder", "mybinder.org/v2/gh/"),
+            ("Colab", "colab.research.google.com/github/"),
+            ("download", ".ipynb"),
+            ("repository", "https://github.com/"),
+        ]:
             assert any(pattern in link for link in links), f"{page}: no {what} link"
 
     # A screenshot of the whole page.

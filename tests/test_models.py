@@ -1,11 +1,23 @@
-"""The chapter-4 network: shapes, parameter count, the corrected dropout and output, the layer table."""
+"""The networks: shapes, parameter counts, the corrected dropout and output, batch norm, the features
+fc1 reads, FastNet, multiply-adds counted by hand, evaluation mode, the layer table."""
+
 import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_book.models import FLAT_FEATURES, ArticleNet, Net, count_parameters, layer_table
+from mnist_book.models import (
+    FLAT_FEATURES,
+    ArticleNet,
+    FastNet,
+    Net,
+    build_network,
+    count_parameters,
+    eval_mode,
+    layer_table,
+    multiply_adds,
+)
 from mnist_book.settings import get_device
 
 
@@ -23,10 +35,86 @@ def expected_parameters() -> int:
     return conv1 + conv2 + fc1 + fc2
 
 
-def test_flat_features_is_9216():
-    side = conv_out(conv_out(28, 3), 3) // 2
-    assert side == 12
-    assert FLAT_FEATURES == 64 * side * side == 9216
+def test_features_are_what_fc1_reads():
+    """Net.features and Net.feature_maps against the input fc1 really receives (a forward hook)."""
+    torch.manual_seed(0)
+    net = Net().eval()
+    x = torch.randn(4, 1, 28, 28)
+    seen = {}
+    net.fc1.register_forward_hook(lambda module, inputs, output: seen.__setitem__("x", inputs[0]))
+    with torch.no_grad():
+        net(x)
+        features, maps = net.features(x), net.feature_maps(x)
+    assert torch.equal(features, seen["x"])
+    assert features.shape == (4, FLAT_FEATURES) == (4, net.fc1.in_features)
+    side = conv_out(conv_out(28, 3), 3)  # two valid 3x3 convolutions
+    assert {k: tuple(v.shape[1:]) for k, v in maps.items()} == {
+        "conv1": (32, conv_out(28, 3), conv_out(28, 3)),
+        "conv2": (64, side, side),
+        "pool": (64, side // 2, side // 2),
+    }
+    assert (maps["conv1"] >= 0).all() and (maps["conv2"] >= 0).all()  # after ReLU
+
+
+def test_batch_norm_net_takes_nets_weights():
+    """With fresh batch norm (mean 0, variance 1, scale 1, shift 0) in eval mode, Net(batch_norm=True)
+    loaded with Net's weights computes what Net computes, up to BN's epsilon."""
+    torch.manual_seed(0)
+    net = Net().eval()
+    bn = Net(batch_norm=True).eval()
+    missing, unexpected = bn.load_state_dict(net.state_dict(), strict=False)
+    assert unexpected == [] and missing and all(k.startswith(("bn1.", "bn2.")) for k in missing)
+    x = torch.randn(8, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(bn(x), net(x), rtol=1e-4, atol=1e-4)
+    assert "bn1.weight" not in Net().state_dict()  # the plain network is unchanged
+    with pytest.raises(ValueError, match="Dropout rates"):
+        Net(p_fc=1.0)
+
+
+def test_fast_net_shapes():
+    model = FastNet()
+    shapes = {}
+    for name in ("conv1", "conv2", "conv3", "bn3", "fc"):
+        getattr(model, name).register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape)))
+    assert model(torch.randn(5, 1, 28, 28)).shape == (5, 10)
+    assert shapes == {
+        "conv1": (5, 16, 14, 14),  # 5x5, stride 2, padding 2: (28 + 4 - 5) // 2 + 1 = 14
+        "conv2": (5, 32, 14, 14),
+        "conv3": (5, 64, 7, 7),
+        "bn3": (5, 64, 3, 3),  # after the pool: 7 // 2
+        "fc": (5, 10),
+    }
+    with pytest.raises(ValueError, match="widths"):
+        FastNet((16, 32))
+
+
+def test_multiply_adds_by_hand():
+    fast = 16 * 1 * 25 * 14 * 14 + 32 * 16 * 9 * 14 * 14 + 64 * 32 * 9 * 7 * 7 + 576 * 10
+    net = 32 * 1 * 9 * 26 * 26 + 64 * 32 * 9 * 24 * 24 + 9216 * 128 + 128 * 10
+    assert multiply_adds(FastNet()) == fast
+    assert multiply_adds(Net()) == net
+    assert net > 6 * fast  # the reason the fast recipe is fast
+
+
+def test_build_network_by_name():
+    assert isinstance(build_network("FastNet", widths=(8, 8, 8)), FastNet)
+    assert build_network("Net", batch_norm=True).batch_norm
+    with pytest.raises(ValueError, match="Unknown network 'LeNet'"):
+        build_network("LeNet")
+
+
+def test_eval_mode_restores_the_mode_even_after_an_error():
+    model = Net().train()
+    with pytest.raises(RuntimeError):
+        with eval_mode(model):
+            assert not model.training and not torch.is_grad_enabled()
+            model(torch.randn(1, 3, 28, 28))  # three channels: conv1 refuses
+    assert model.training and torch.is_grad_enabled()
+    model.eval()
+    with eval_mode(model):
+        pass
+    assert not model.training
 
 
 @pytest.mark.parametrize("batch", [1, 5])

@@ -5,6 +5,7 @@ files, come back through ``preprocess_image`` close to the original digit and re
 small network trained in the test (which must itself read the plain digits well, or the check
 would mean nothing).
 """
+
 from __future__ import annotations
 
 import io
@@ -98,8 +99,9 @@ def test_photos_of_mnist_digits_come_back_close_to_the_digit(test_digits, index,
     28x28 digit (which is itself fitted to 20x20 and centred by mass)."""
     images, _ = test_digits
     digit = images[index].numpy()
-    data = photo_of_digit(digit, scale=scale, pad=pad, dark_ink=dark_ink, rgb=rgb,
-                          image_format="JPEG" if jpeg else "PNG", seed=index)  # fmt: skip
+    data = photo_of_digit(
+        digit, scale=scale, pad=pad, dark_ink=dark_ink, rgb=rgb, image_format="JPEG" if jpeg else "PNG", seed=index
+    )
     pre = preprocess_image(data)
     assert pre.inverted == dark_ink
     # 0.75, not more: a photo only twice MNIST's size (scale 2) is resampled twice on the way back
@@ -110,8 +112,9 @@ def test_photos_of_mnist_digits_come_back_close_to_the_digit(test_digits, index,
 def test_polarity_does_not_matter(test_digits):
     images, _ = test_digits
     light = preprocess_image(photo_of_digit(images[3], dark_ink=False, noise=0, image_format="PNG", rgb=False))
-    grey = np.asarray(Image.open(io.BytesIO(photo_of_digit(images[3], dark_ink=False, noise=0, image_format="PNG",
-                                                            rgb=False))))  # fmt: skip
+    grey = np.asarray(
+        Image.open(io.BytesIO(photo_of_digit(images[3], dark_ink=False, noise=0, image_format="PNG", rgb=False)))
+    )
     dark = preprocess_image(255 - grey)  # the same picture, inverted, given as an array
     assert not light.inverted and dark.inverted
     np.testing.assert_allclose(light.steps["centred"], dark.steps["centred"], atol=0.02)
@@ -180,10 +183,15 @@ def test_photos_of_test_digits_are_read_correctly(reader, test_digits):
     inputs = []
     for k, i in enumerate(index):
         data = photo_of_digit(
-            images[i], scale=float(rng.uniform(2, 10)), pad=tuple(int(p) for p in rng.integers(0, 100, 4)),
-            dark_ink=bool(k % 2), rgb=bool(k % 3), image_format="JPEG" if k % 4 < 2 else "PNG",
-            noise=float(rng.uniform(0, 0.03)), seed=k,
-        )  # fmt: skip
+            images[i],
+            scale=float(rng.uniform(2, 10)),
+            pad=tuple(int(p) for p in rng.integers(0, 100, 4)),
+            dark_ink=bool(k % 2),
+            rgb=bool(k % 3),
+            image_format="JPEG" if k % 4 < 2 else "PNG",
+            noise=float(rng.uniform(0, 0.03)),
+            seed=k,
+        )
         inputs.append(preprocess_image(data).tensor)
     x = torch.cat(inputs).to(get_device())
     with torch.no_grad():
@@ -226,8 +234,11 @@ def test_a_text_file_is_not_an_image(tmp_path):
         preprocess_image(path)
 
 
-@pytest.mark.parametrize("source", [b"", np.zeros((0, 5), dtype=np.uint8), Image.new("L", (0, 0))],
-                         ids=["no bytes", "empty array", "0x0 image"])  # fmt: skip
+@pytest.mark.parametrize(
+    "source",
+    [b"", np.zeros((0, 5), dtype=np.uint8), Image.new("L", (0, 0))],
+    ids=["no bytes", "empty array", "0x0 image"],
+)
 def test_empty_input(source):
     with pytest.raises(EmptyImageError):
         preprocess_image(source)

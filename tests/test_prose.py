@@ -4,6 +4,7 @@ A markdown cell that states an accuracy or a timing as a literal (``98.7%``, ``1
 stale the moment the code changes. Published figures and targets the book quotes on purpose are
 listed in ``REFERENCE_FIGURES``; anything else fails.
 """
+
 from __future__ import annotations
 
 import json

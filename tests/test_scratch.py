@@ -5,6 +5,7 @@ dilations (ints and (height, width) pairs). Everything runs on ``get_device()``
 (``pytest --device cuda`` for the GPU). ``SCRATCH_TEST_SCALE=20 pytest tests/test_scratch.py``
 multiplies the number of random cases for a long run.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,9 +34,7 @@ SCALE = int(os.environ.get("SCRATCH_TEST_SCALE", "1"))
 
 
 def examples(n: int) -> settings:
-    return settings(
-        max_examples=n * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
-    )
+    return settings(max_examples=n * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -86,7 +85,9 @@ class Case:
 
 
 @st.composite
-def cases(draw, pooling: bool = False, max_batch: int = 3, max_channels: int = 3, max_kernel: int = 4, max_extra: int = 6):
+def cases(
+    draw, pooling: bool = False, max_batch: int = 3, max_channels: int = 3, max_kernel: int = 4, max_extra: int = 6
+):
     """A valid configuration: the dilated kernel fits the padded input (and pooling padding ≤ kernel // 2)."""
     square = draw(st.booleans())  # square kernels, strides, ... as ints (when they agree) or pairs
     two = (lambda s: s.map(lambda v: (v, v))) if square else (lambda s: st.tuples(s, s))
@@ -168,7 +169,10 @@ def test_conv2d_by_hand():
     x = torch.arange(9.0, device=DEVICE).view(1, 1, 3, 3)  # 0 1 2 / 3 4 5 / 6 7 8
     w = torch.tensor([[1.0, 2.0], [3.0, 4.0]], device=DEVICE).view(1, 1, 2, 2)
     expected = torch.tensor(
-        [[0 * 1 + 1 * 2 + 3 * 3 + 4 * 4, 1 * 1 + 2 * 2 + 4 * 3 + 5 * 4], [3 * 1 + 4 * 2 + 6 * 3 + 7 * 4, 4 * 1 + 5 * 2 + 7 * 3 + 8 * 4]],
+        [
+            [0 * 1 + 1 * 2 + 3 * 3 + 4 * 4, 1 * 1 + 2 * 2 + 4 * 3 + 5 * 4],
+            [3 * 1 + 4 * 2 + 6 * 3 + 7 * 4, 4 * 1 + 5 * 2 + 7 * 3 + 8 * 4],
+        ],
         dtype=torch.float32,
         device=DEVICE,
     ).view(1, 1, 2, 2)
@@ -316,7 +320,11 @@ def test_nan_propagates_through_max_pool2d_like_torch():
 
 @examples(100)
 @given(
-    size=st.integers(1, 40), kernel=st.integers(1, 7), stride=st.integers(1, 4), padding=st.integers(0, 3), dilation=st.integers(1, 3)
+    size=st.integers(1, 40),
+    kernel=st.integers(1, 7),
+    stride=st.integers(1, 4),
+    padding=st.integers(0, 3),
+    dilation=st.integers(1, 3),
 )
 def test_conv_output_size_matches_torch_layers(size, kernel, stride, padding, dilation):
     x = torch.zeros(1, 1, size, size, device=DEVICE)
@@ -373,8 +381,14 @@ CONV_ERRORS = [
     (lambda f: f(X[:, :1], W), r"input has 1 channel, but the weight .* expects 3"),
     (lambda f: f(X, W.double()), r"same dtype and device"),
     (lambda f: f(X, W, torch.zeros(3)), r"one value per output channel, shape \(4,\).*\(3,\)"),
-    (lambda f: f(X, torch.zeros(4, 3, 9, 3)), r"kernel is larger than the padded input along the height: it spans 9 pixels.*only 8"),
-    (lambda f: f(X, W, padding=(0, 1), dilation=(1, 5)), r"along the width: it spans 11 pixels \(size 3, dilation 5\).*only 10"),
+    (
+        lambda f: f(X, torch.zeros(4, 3, 9, 3)),
+        r"kernel is larger than the padded input along the height: it spans 9 pixels.*only 8",
+    ),
+    (
+        lambda f: f(X, W, padding=(0, 1), dilation=(1, 5)),
+        r"along the width: it spans 11 pixels \(size 3, dilation 5\).*only 10",
+    ),
     (lambda f: f(X, W, stride=0), r"conv2d: stride must be positive.*got 0"),
     (lambda f: f(X, W, stride=(1, -2)), r"stride must be positive.*got \(1, -2\)"),
     (lambda f: f(X, W, dilation=0), r"dilation must be positive.*got 0"),
@@ -392,7 +406,10 @@ POOL_ERRORS = [
     (lambda f: f(X, 2, dilation=(0, 1)), r"dilation must be positive.*got \(0, 1\)"),
     (lambda f: f(X, 0), r"kernel_size must be at least 1; got 0"),
     (lambda f: f(X, 3, padding=2), r"padding 2 along the height is more than half the pooling window.*at most 1"),
-    (lambda f: f(X, 2, padding=2, dilation=3), r"padding 2 along the height is more than half.*kernel size 2, so at most 1"),
+    (
+        lambda f: f(X, 2, padding=2, dilation=3),
+        r"padding 2 along the height is more than half.*kernel size 2, so at most 1",
+    ),
     (lambda f: f(X, (2, 3), padding=(1, 2)), r"padding 2 along the width is more than half.*at most 1"),
     (lambda f: f(X, 2, padding=-1), r"padding must be 0 or more"),
 ]

@@ -1,4 +1,5 @@
 """mnist_book.settings: the two environment variables, seeding, and their bad values."""
+
 import random
 
 import numpy as np
