@@ -602,14 +602,22 @@ def plot_throughput(names: Sequence[str], images_per_second: Sequence[float], *,
 
 
 def plot_lr_schedule(
-    lrs: Sequence[float], *, steps_per_epoch: int | None = None, title: str = "Learning rate per step"
+    lrs: Sequence[float],
+    *,
+    steps_per_epoch: int | None = None,
+    constant: float | None = None,
+    title: str = "Learning rate per step",
 ):
-    """A learning-rate schedule, step by step; dotted lines at epoch boundaries when ``steps_per_epoch`` is given."""
+    """A learning-rate schedule, step by step (:func:`mnist_book.train.learning_rates`); dotted lines at
+    epoch boundaries when ``steps_per_epoch`` is given, a dashed line at a ``constant`` rate to compare with."""
     fig, ax = plt.subplots(figsize=(6, 2.8))
-    ax.plot(range(1, len(lrs) + 1), list(lrs))
+    ax.plot(range(1, len(lrs) + 1), list(lrs), label="the schedule")
     if steps_per_epoch:
         for boundary in range(steps_per_epoch, len(lrs), steps_per_epoch):
             ax.axvline(boundary, color="grey", linestyle=":", linewidth=1)
+    if constant is not None:
+        ax.axhline(constant, color="C1", linestyle="--", label=f"the article's constant {constant:g}")
+        ax.legend(fontsize=8)
     ax.set(xlabel="training step", ylabel="learning rate", title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()

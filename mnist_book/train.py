@@ -509,11 +509,13 @@ def fit(
 
 
 class CachedRun(NamedTuple):
-    """A run from :func:`cached_fit`: the model, its history, its checkpoint, and whether it was loaded."""
+    """A run from :func:`cached_fit`: the model, its history, its checkpoint (and its file), and
+    whether it was loaded from the cache rather than trained."""
 
     model: nn.Module
     history: History
     checkpoint: dict[str, Any]
+    path: Path
     loaded: bool
 
 
@@ -578,11 +580,17 @@ def cached_fit(
             f"Loaded {name} from the data cache: trained {trained} ({minutes:.1f} minutes); "
             "MNIST_BOOK_RETRAIN=1 trains it again."
         )
-        return CachedRun(model, History.from_dict(ckpt["history"]), ckpt, loaded=True)
+        return CachedRun(model, History.from_dict(ckpt["history"]), ckpt, path, loaded=True)
     if ckpt is not None:
         say(f"{name} stopped after epoch {ckpt['epoch']} of {recipe.epochs}: finishing it.")
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    extra = {"name": name, "trained": stamp, "train_size": len(train), "val_size": len(val) if val is not None else 0}
+    extra = {
+        "name": name,
+        "trained": stamp,
+        "device": str(device),
+        "train_size": len(train),
+        "val_size": len(val) if val is not None else 0,
+    }
     model, history = fit(
         recipe,
         train,
@@ -596,7 +604,7 @@ def cached_fit(
         desc=name,
         extra=extra,
     )
-    return CachedRun(model.eval(), history, checkpoints.load_checkpoint(path), loaded=False)
+    return CachedRun(model.eval(), history, checkpoints.load_checkpoint(path), path, loaded=False)
 
 
 # --------------------------------------------------------------------------- chapter 5's model

@@ -9,13 +9,16 @@ Also mends three things the browser console complained about in the stock build:
 MathJax 3 and find its fonts; a script block sphinx-thebe adds twice is added once; and the theme
 gets a valid default colour mode.
 """
+
 from pathlib import Path
 
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 CDN_REQUIRE = "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js"
-CDN_EMBED = "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js"
+CDN_EMBED = (
+    "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js"
+)
 
 
 def _configure(app, config):
@@ -23,18 +26,26 @@ def _configure(app, config):
     config.html_static_path = list(config.html_static_path) + [str(book_static)]
     config.html_context = {**config.html_context, "default_mode": "light"}
     assets = Path(app.confdir) / "web_assets"
-    if (assets / "mathjax" / "tex-mml-chtml.js").is_file() and (assets / "widgets" / "embed-amd.js").is_file():
+    if (assets / "mathjax" / "tex-mml-chtml.js").is_file() and (
+        assets / "widgets" / "embed-amd.js"
+    ).is_file():
         config.html_static_path.append(str(assets))
         config.mathjax_path = "mathjax/tex-mml-chtml.js"  # relative to _static/
         require, embed = "widgets/require.js", "widgets/embed-amd.js"
-        logger.info("offline_assets: serving MathJax and the widgets manager from _static/")
+        logger.info(
+            "offline_assets: serving MathJax and the widgets manager from _static/"
+        )
     else:
         require, embed = CDN_REQUIRE, CDN_EMBED
-        logger.info("offline_assets: web_assets/ not found; MathJax and widgets load from CDNs "
-                    "(run tools/fetch_web_assets.sh to serve them locally)")
+        logger.info(
+            "offline_assets: web_assets/ not found; MathJax and widgets load from CDNs "
+            "(run tools/fetch_web_assets.sh to serve them locally)"
+        )
     config.nb_ipywidgets_js = {
         require: {"crossorigin": "anonymous"} if require == CDN_REQUIRE else {},
-        "widgets/setup.js": {"data-local-manager": "true" if embed != CDN_EMBED else "false"},
+        "widgets/setup.js": {
+            "data-local-manager": "true" if embed != CDN_EMBED else "false"
+        },
         embed: {"crossorigin": "anonymous"} if embed == CDN_EMBED else {},
     }
 
@@ -47,8 +58,15 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
         return
     seen, unique = set(), []
     for script in scripts:
-        attributes = {k: v for k, v in getattr(script, "attributes", {}).items() if k != "priority"}
-        key = (script.filename or "", tuple(sorted(attributes.items())))  # None and "" alike
+        attributes = {
+            k: v
+            for k, v in getattr(script, "attributes", {}).items()
+            if k != "priority"
+        }
+        key = (
+            script.filename or "",
+            tuple(sorted(attributes.items())),
+        )  # None and "" alike
         if key not in seen:
             seen.add(key)
             unique.append(script)
