@@ -154,17 +154,30 @@ def test_peak_memory_sees_a_large_allocation():
     assert memory.peak_bytes >= memory.peak_extra_bytes
 
 
-def test_time_phases_adds_up(one_thread):
+def test_time_phases_puts_each_second_in_its_phase(one_thread):
+    """A data source that sleeps 30 ms per batch: the data phase sees the sleep, the others do not,
+    and the phases add up to no more than the wall-clock time of the steps."""
+    import time
+
     torch.manual_seed(0)
-    split = Split(torch.randn(48, 1, 28, 28, device=DEVICE), torch.randint(0, 10, (48,), device=DEVICE))
+    split = Split(torch.randn(80, 1, 28, 28, device=DEVICE), torch.randint(0, 10, (80,), device=DEVICE))
+
+    def slow_batches():
+        for x, y in Batches(split, 16):
+            time.sleep(0.03)
+            yield x, y
+
     model = FastNet().to(DEVICE)
     optimizer = make_optimizer(model.parameters(), FAST_RECIPE)
-    times = time_phases(model, Batches(split, 16), optimizer, steps=2, device=DEVICE)
+    tic = time.perf_counter()
+    times = time_phases(model, slow_batches(), optimizer, steps=4, warmup=1, device=DEVICE)
+    wall = time.perf_counter() - tic
     assert times.batch_size == 16
-    assert min(times.data, times.forward, times.backward, times.optimizer) >= 0
-    assert times.images_per_second == pytest.approx(16 / times.total)
+    assert 0.03 <= times.data < 0.03 + 0.5 * times.total  # the sleep, and little else
+    assert times.forward < times.data and times.optimizer < times.data
+    assert 4 * times.total <= wall  # four timed steps inside the whole call
     with pytest.raises(ValueError, match="at least"):
-        time_phases(model, Batches(split, 48), optimizer, steps=2, device=DEVICE)
+        time_phases(model, Batches(split, 80), optimizer, steps=2, device=DEVICE)
 
 
 def test_choose_threads(monkeypatch):
@@ -235,7 +248,7 @@ def test_bench_smoke_end_to_end(tmp_path):
             assert field in s
         run = r["runs"][0]
         assert run["epochs_run"] == 1 and len(run["epoch_seconds"]) == len(run["test_accuracy"]) == 1
-        assert run["images_per_second"] > 0
+        assert run["images_per_second"] == pytest.approx(run["train_images_seen"] / run["training_seconds"])
         assert run["final_accuracy"] > 0.5  # 2,048 images, one epoch: every recipe learns something
         assert run["train_images_seen"] == (2048 if key != "c" else 2048 // 128 * 128)
     # Same recipe, same batches in the same order, same seed: the two data paths train the same model.

@@ -12,8 +12,11 @@ from mnist_book.data import Split
 from mnist_book.evaluate import (
     Predictions,
     accuracy_under_shift,
+    binomial_se,
     calibration,
+    clearly_worse,
     confusion_matrix,
+    difference_se,
     inference_throughput,
     most_confident_mistakes,
     per_class_metrics,
@@ -217,11 +220,35 @@ def test_zero_shift_accuracy_equals_plain_accuracy():
     assert accuracy_under_shift(model, split, [(0, 0)], fill=0.0) == [predict(model, split).accuracy]
 
 
-def test_inference_throughput_is_positive_and_restores_mode():
-    model = Net().to(get_device()).train()
-    rate = inference_throughput(model, torch.randn(64, 1, 28, 28), batch_size=32, min_seconds=0.05)
-    assert rate > 0
+def test_inference_throughput_agrees_with_a_plain_clock_and_restores_mode():
+    import time
+
+    device = get_device()
+    model = Net().to(device).train()
+    images = torch.randn(64, 1, 28, 28)
+    rate = inference_throughput(model, images, batch_size=32, min_seconds=0.2)
     assert model.training
+    model.eval()
+    batch = images[:32].to(device)
+    with torch.no_grad():
+        model(batch)  # warm-up
+        tic = time.perf_counter()
+        for _ in range(10):
+            model(batch)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        plain = 10 * 32 / (time.perf_counter() - tic)
+    assert plain / 3 < rate < plain * 3  # the same order of magnitude: on a busy machine, no closer
+
+
+def test_standard_errors_by_hand():
+    assert binomial_se(0.99, 10_000) == pytest.approx(math.sqrt(0.99 * 0.01 / 10_000))
+    assert binomial_se(1.0, 100) == 0.0
+    assert difference_se(0.99, 0.98, 5000) == pytest.approx(math.sqrt(0.99 * 0.01 / 5000 + 0.98 * 0.02 / 5000))
+    # 98.0% against 99.0% on 5,000 images: a difference of 4.1 standard errors, clearly worse;
+    # on 1,000 images only 1.8 standard errors: not.
+    assert clearly_worse(0.99, 0.98, 5000) and not clearly_worse(0.99, 0.98, 1000)
+    assert not clearly_worse(0.98, 0.99, 5000)  # better is never worse
 
 
 # ----------------------------------------------------------------------------- the chapter's browser and tables
