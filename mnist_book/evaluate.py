@@ -212,3 +212,28 @@ def difference_se(a: float, b: float, n: int) -> float:
 def clearly_worse(before: float, after: float, n: int, *, z: float = 2.0) -> bool:
     """Whether ``after`` is below ``before`` by more than ``z`` standard errors of the difference."""
     return before - after > z * difference_se(before, after, n)
+
+
+class Paired(NamedTuple):
+    """Two models scored on the same images: the images only one of them gets right, and the exact
+    two-sided p-value of a sign test on those (McNemar's test) under "both are equally good"."""
+
+    only_a: int
+    only_b: int
+    p_value: float
+
+
+def paired_comparison(a_correct: torch.Tensor, b_correct: torch.Tensor) -> Paired:
+    """Compare two models on the same images from their right/wrong masks (bool tensors, one per image).
+
+    Images both get right or both get wrong say nothing about which is better; of the others, each
+    model should win about half if they are equally good, so ``only_a`` is Binomial(n, 1/2).
+    """
+    a_correct, b_correct = torch.as_tensor(a_correct).bool(), torch.as_tensor(b_correct).bool()
+    if a_correct.shape != b_correct.shape:
+        raise ValueError(f"Both models must be scored on the same images ({a_correct.shape} vs {b_correct.shape}).")
+    only_a = int((a_correct & ~b_correct).sum())
+    only_b = int((~a_correct & b_correct).sum())
+    n, k = only_a + only_b, min(only_a, only_b)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n  # P(X <= k), X ~ Binomial(n, 1/2)
+    return Paired(only_a, only_b, min(1.0, 2 * tail))

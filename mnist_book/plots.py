@@ -56,6 +56,34 @@ def show_digits(
 # --------------------------------------------------------------------------- convolution and pooling (chapters 2, 3)
 
 
+def plot_receptive_fields(
+    image: torch.Tensor, fields: Sequence[tuple[str, int]], origin: tuple[int, int], *, title=None
+):
+    """A digit with the receptive field of one output of each layer: ``fields`` are ``(layer name,
+    side length)`` pairs; the output at position ``(r, c)`` of a stack without padding sees the square
+    whose top-left corner is at ``origin`` (row, col) in the input."""
+    from matplotlib.patches import Rectangle
+
+    fig, ax = plt.subplots(figsize=(5.8, 3.8))
+    ax.imshow(_as_2d(image), cmap="gray_r")
+    row, col = origin
+    for k, (name, side) in enumerate(fields):
+        ax.add_patch(
+            Rectangle(
+                (col - 0.5, row - 0.5),
+                side,
+                side,
+                fill=False,
+                edgecolor=f"C{k}",
+                linewidth=2.2 - 0.3 * k,
+                label=f"{name}: {side}×{side} pixels",
+            )
+        )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+    ax.set(xticks=[], yticks=[])
+    return _finish(fig, title)
+
+
 def _as_2d(x) -> torch.Tensor:
     """A map as a 2-D CPU float tensor: drops leading dimensions of size 1."""
     x = torch.as_tensor(x).detach().cpu().float()

@@ -339,3 +339,18 @@ def hand_made_kernels() -> dict[str, torch.Tensor]:
         "blur": torch.full((3, 3), 1 / 9),  # mean of the 3×3 neighbourhood
         "sharpen": torch.tensor([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]]),  # the pixel plus its contrast to neighbours
     }
+
+
+def receptive_field_sizes(layers: Sequence[tuple[str, int, int]]) -> list[tuple[str, int]]:
+    """The receptive field (side length, in input pixels) of one output of each layer of a stack of
+    ``(name, kernel, stride)`` layers, convolutions or pools alike.
+
+    A layer with kernel k on a grid whose neighbouring positions are j input pixels apart widens the
+    field by (k - 1) * j; its stride s then spaces its own outputs s * j apart.
+    """
+    size, jump, out = 1, 1, []
+    for name, kernel, stride in layers:
+        size += (kernel - 1) * jump
+        jump *= stride
+        out.append((name, size))
+    return out

@@ -123,9 +123,14 @@ class Recipe:
             raise ValueError("Not a valid recipe: " + "; ".join(problems) + ".")
 
     def changed(self, **changes: Any) -> Recipe:
-        """A copy with ``changes``; ``network_options`` are merged into the current ones, not replaced."""
+        """A copy with ``changes``. ``network_options`` are merged into the current ones, unless the
+        network itself changes: a new network starts from its own defaults."""
         if "network_options" in changes:
-            changes["network_options"] = {**self.network_options, **changes["network_options"]}
+            same_network = changes.get("network", self.network) == self.network
+            base = self.network_options if same_network else {}
+            changes["network_options"] = {**base, **changes["network_options"]}
+        elif changes.get("network", self.network) != self.network:
+            changes["network_options"] = {}
         return replace(self, **changes)
 
     def __str__(self) -> str:
@@ -615,8 +620,8 @@ HELD_OUT = 5000
 
 
 @dataclass(frozen=True)
-class ReferencePlan:
-    """What chapter 5 trains and chapters 6 and 7 load: the recipe and the data sizes."""
+class RunPlan:
+    """One of the book's runs that several chapters use: its mode, recipe and data sizes."""
 
     mode: str  # "fast" or "full"
     recipe: Recipe
@@ -624,14 +629,14 @@ class ReferencePlan:
     val_size: int  # validation images used (out of the 5,000 held out)
 
 
-def reference_plan(fast: bool) -> ReferencePlan:
-    """The article's recipe on 55,000 images (full), or one epoch on 5,000 (fast)."""
+def reference_plan(fast: bool, recipe: Recipe = ARTICLE_RECIPE) -> RunPlan:
+    """``recipe`` on the 55,000 training images not held out (full), or one epoch on 5,000 (fast)."""
     if fast:
-        return ReferencePlan("fast", replace(ARTICLE_RECIPE, epochs=1), train_size=5000, val_size=1000)
-    return ReferencePlan("full", ARTICLE_RECIPE, train_size=None, val_size=HELD_OUT)
+        return RunPlan("fast", recipe.changed(epochs=1), train_size=5000, val_size=1000)
+    return RunPlan("full", recipe, train_size=None, val_size=HELD_OUT)
 
 
-def reference_data(plan: ReferencePlan, device: torch.device | str = "cpu") -> tuple[Split, Split]:
+def reference_data(plan: RunPlan, device: torch.device | str = "cpu") -> tuple[Split, Split]:
     """The training and validation splits of ``plan``: MNIST's training set minus 5,000 held out."""
     train, val = train_val_split(load_split("mnist", train=True, device=device), HELD_OUT, seed=0)
     if plan.train_size is not None:
@@ -649,6 +654,15 @@ def reference_run(fast: bool, *, device: torch.device | str | None = None, progr
     return cached_fit(
         "chapter5", plan.recipe, train, val, mode=plan.mode, model=model, device=device, progress=progress
     )
+
+
+def tuned_run(fast: bool, *, device: torch.device | str | None = None, progress: bool = True) -> CachedRun:
+    """Chapter 7.1's final model, which 7.3 reads handwriting with: :data:`TUNED_RECIPE` on the
+    same data as chapter 5's run, from the data cache when it is there, else trained."""
+    device = torch.device(device) if device is not None else get_device()
+    plan = reference_plan(fast, TUNED_RECIPE)
+    train, val = reference_data(plan, device)
+    return cached_fit("tuned", plan.recipe, train, val, mode=plan.mode, device=device, progress=progress)
 
 
 def load_reference_model(

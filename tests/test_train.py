@@ -435,8 +435,8 @@ def test_interrupted_run_is_finished_not_restarted(tiny, cache, monkeypatch, cap
 
 def test_reference_run_fast_and_full_differ_and_load(cache, monkeypatch):
     assert reference_plan(False).recipe == ARTICLE_RECIPE and reference_plan(True).recipe.epochs == 1
-    tiny_plan = train_mod.ReferencePlan("fast", Recipe(epochs=1, batch_size=32), train_size=128, val_size=64)
-    monkeypatch.setattr(train_mod, "reference_plan", lambda fast: tiny_plan)
+    tiny_plan = train_mod.RunPlan("fast", Recipe(epochs=1, batch_size=32), train_size=128, val_size=64)
+    monkeypatch.setattr(train_mod, "reference_plan", lambda fast, recipe=None: tiny_plan)
     first = reference_run(True, device=DEVICE, progress=False)
     assert not first.loaded and first.checkpoint["train_size"] == 128 and first.checkpoint["mode"] == "fast"
     second = reference_run(True, device=DEVICE, progress=False)

@@ -152,3 +152,83 @@ def write_json(result: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+def recorded_header(result: dict[str, Any]) -> str:
+    """One line saying where and when a saved result was measured, and what ran."""
+    hw = result["hardware"]
+    when = result["date"][:10]
+    if hw["device"].startswith("cuda"):
+        where = f"an {hw.get('gpu', 'unknown GPU')} (CUDA {hw.get('cuda')})"
+    else:
+        threads = hw["torch_threads"]
+        where = (
+            f"{hw['cpu']} ({hw['cpus_usable']} cores, {threads} PyTorch thread{'s' * (threads > 1)}, "
+            f"load average at the start {hw['load_average'][0]:.1f})"
+        )
+    return (
+        f"**Recorded** {when} on {where}, PyTorch {result['versions']['torch']}, file "
+        f"`{Path(result.get('_path', 'bench.json')).name}`. What ran: {result['plan']['what_ran']}."
+    )
+
+
+def recorded_figures(result: dict[str, Any] | None) -> dict[str, str]:
+    """The figures the appendix quotes from a saved result, as text: the fast recipe's accuracy and time
+    to the target, its speed-up over recipe a (a lower bound when a missed the target, and a note
+    saying so), and the article's two data paths compared. Missing recipes (or no result) say so."""
+    keys = ("c_acc", "c_time", "speedup", "a_note", "ips_ratio", "acc_diff")
+    if result is None:
+        return dict.fromkeys(keys, "(not recorded)")
+    s = {k: v["summary"] for k, v in result["recipes"].items()}
+    r = ratios(result)
+    missing = "(not measured)"
+    out = dict.fromkeys(keys, missing)
+    if "c" in s:
+        out["c_acc"] = f"{s['c']['final_accuracy']['mean']:.2%}"
+        t = s["c"]["time_to_target_s"]
+        out["c_time"] = f"{t:.1f}" if t is not None else missing
+    if "fast_speedup_vs_a" in r and r["fast_speedup_vs_a"]["value"] is not None:
+        v = r["fast_speedup_vs_a"]
+        out["speedup"] = ("at least " if v["a_time_is_lower_bound"] else "") + f"{v['value']:.0f}"
+    if "a" in s:
+        a = s["a"]
+        if a["time_to_target_s"] is None:
+            out["a_note"] = (
+                f"Recipe a had not reached the target after the {max(a['epochs_run'])} epochs it ran "
+                f"({a['final_accuracy']['mean']:.2%} after {a['training_seconds']:.0f} s), so its time to the "
+                "target is at least that: the comparison is conservative."
+            )
+        else:
+            out["a_note"] = (
+                f"Recipe a reached it after {a['time_to_target_s']:.0f} s (epoch {a['epoch_to_target'][0]})."
+            )
+    if "article_images_per_second_ratio" in r:
+        out["ips_ratio"] = f"{r['article_images_per_second_ratio']['value']:.2f}"
+        diff = r["article_accuracy_difference"]["value"]
+        out["acc_diff"] = (
+            "identical test accuracies after every epoch"
+            if diff == 0
+            else f"test accuracies within {100 * diff:.2f} percentage points of each other"
+        )
+    return out
+
+
+def recorded_gpu_sentence(result: dict[str, Any] | None) -> str:
+    """What a saved GPU result says about the fast recipe and the data path, in one or two sentences."""
+    if result is None:
+        return "No GPU run is recorded yet, so this build has no GPU figures to show."
+    gpu = result["hardware"].get("gpu", "GPU")
+    c = result["recipes"]["c"]["summary"]
+    when = (
+        f"after {c['time_to_target_s']:.2f} s of training"
+        if c["time_to_target_s"] is not None
+        else "not within its schedule"
+    )
+    text = (
+        f"On the recorded GPU ({gpu}) the fast recipe reached the target {when}, with a mean final test accuracy of "
+        f"{c['final_accuracy']['mean']:.2%} over {c['seeds']} seeds."
+    )
+    ratio = ratios(result).get("article_images_per_second_ratio", {}).get("value")
+    if ratio:
+        text += f" There, the article's recipe trained {ratio:.1f} times as many images per second on the in-memory path as through the DataLoader."
+    return text
