@@ -320,3 +320,18 @@ def amdahl_sentence(bound: float) -> str:
             "speed; only less or faster arithmetic can."
         )
     return f"A data phase that took no time at all would make this step {bound:.1f} times faster: here the data path is worth optimising."
+
+
+def budget_verdict(pair, speed_ratio: float, epochs: tuple[int, int], *, alpha: float = 0.05) -> str:
+    """The network built for the budget against the ladder's last step at equal training time:
+    ``pair`` compares the two on the same validation images (the ladder's step first), ``speed_ratio``
+    is how many times faster the new network trains, ``epochs`` = (the step's, the new network's)."""
+    faster = f"It trained {speed_ratio:.1f} times as fast, so in the same time it ran {epochs[1]} epochs to the other's {epochs[0]}"
+    if pair.p_value < alpha and pair.only_b > pair.only_a:
+        return f"{faster}, and came out clearly better (p = {pair.p_value:.3f}): the tuned recipe takes it."
+    if pair.p_value < alpha:
+        return (
+            f"{faster}, and still came out clearly worse (p = {pair.p_value:.3f}): at this budget the swap does not pay, "
+            "though the tuned recipe, trained much longer, keeps it for its speed."
+        )
+    return f"{faster}; the two are too close to call at this budget (p = {pair.p_value:.2f}), so the tuned recipe takes the faster one."

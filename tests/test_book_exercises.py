@@ -44,7 +44,9 @@ def test_every_exercise_has_a_hint_and_a_solution(path):
     assert numbered, f"{path.name} has no numbered exercises"
     hints = text.count("<summary>Hint</summary>")
     worked = text.count("<summary>Solution</summary>")
-    assert hints == worked == len(numbered), f"{path.name}: {len(numbered)} exercises, {hints} hints, {worked} solutions"
+    assert hints == worked == len(numbered), (
+        f"{path.name}: {len(numbered)} exercises, {hints} hints, {worked} solutions"
+    )
     assert text.count("<details>") == text.count("</details>") == hints + worked  # all collapsed, all closed
 
 
@@ -61,9 +63,7 @@ def test_chapters_one_to_seven_have_two_checked_exercises_each():
 CASES = [(path, name, code) for path in PAGES for name, code in solutions(path)]
 
 
-@pytest.mark.parametrize(
-    "path, checker, code", CASES, ids=[f"{p.stem}-{name}" for p, name, _ in CASES] or None
-)
+@pytest.mark.parametrize("path, checker, code", CASES, ids=[f"{p.stem}-{name}" for p, name, _ in CASES] or None)
 def test_worked_solution_passes_its_checker(path, checker, code):
     namespace = {"torch": torch, "nn": nn, "F": F, "np": np, "math": math}
     exec(code, namespace)

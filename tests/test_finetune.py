@@ -13,6 +13,7 @@ from mnist_book.evaluate import loss_and_accuracy
 from mnist_book.finetune import (
     ABLATION_BASE,
     ABLATION_STEPS,
+    BUDGET_NETWORK,
     TRANSFER_METHODS,
     LinearProbe,
     TransferPlan,
@@ -47,9 +48,10 @@ def test_ablation_ladder_adds_one_change_per_step():
     assert len({s.name for s in ABLATION_STEPS}) == len(ABLATION_STEPS)
 
 
-def test_the_ladder_ends_at_the_tuned_recipe():
-    """Every change kept: the last step is the book's tuned recipe, but for its length."""
-    assert asdict(ablation_recipes()[-1][1].changed(epochs=TUNED_RECIPE.epochs)) == asdict(TUNED_RECIPE)
+def test_the_ladder_and_the_budget_network_make_the_tuned_recipe():
+    """Every change of the ladder kept, on the network built for the budget: the book's tuned recipe."""
+    tuned = ablation_recipes()[-1][1].changed(**BUDGET_NETWORK, epochs=TUNED_RECIPE.epochs)
+    assert asdict(tuned) == asdict(TUNED_RECIPE)
 
 
 # ----------------------------------------------------------------------------- Part B

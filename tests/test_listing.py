@@ -59,4 +59,6 @@ def test_the_listing_shows_only_what_the_recipe_runs():
     optimizer = specialise(make_optimizer, PYTORCH_EXAMPLE_RECIPE)
     assert "Adadelta" in optimizer and "SGD" not in optimizer and "Adam(" not in optimizer
     params = [torch.nn.Parameter(torch.zeros(2))]
-    assert type(compiled(make_optimizer, PYTORCH_EXAMPLE_RECIPE)(params, PYTORCH_EXAMPLE_RECIPE)) is torch.optim.Adadelta
+    assert (
+        type(compiled(make_optimizer, PYTORCH_EXAMPLE_RECIPE)(params, PYTORCH_EXAMPLE_RECIPE)) is torch.optim.Adadelta
+    )
