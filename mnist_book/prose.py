@@ -335,3 +335,19 @@ def budget_verdict(pair, speed_ratio: float, epochs: tuple[int, int], *, alpha: 
             "though the tuned recipe, trained much longer, keeps it for its speed."
         )
     return f"{faster}; the two are too close to call at this budget (p = {pair.p_value:.2f}), so the tuned recipe takes the faster one."
+
+
+# --------------------------------------------------------------------------- the exported network (7.3)
+
+
+def runtime_agreement(scores: Any) -> str:
+    """How ONNX Runtime's reading of the test set compares with PyTorch's, from a
+    :class:`mnist_book.web.RuntimeComparison`: ``"the two agree on every one of the 10,000 digits,
+    with logits that differ by at most 3.8e-06"``."""
+    differ = f"logits that differ by at most {scores.max_logit_difference:.1e}"
+    if scores.disagreements == 0:
+        return f"the two agree on every one of the {scores.images:,} digits, with {differ}"
+    return (
+        f"the two read {plural(scores.disagreements, 'digit')} of {scores.images:,} differently "
+        f"(a digit on the edge between two classes tips either way), with {differ}"
+    )

@@ -25,6 +25,7 @@ from mnist_book.prose import (
     pretraining_verdict,
     probe_verdict,
     robustness_verdict,
+    runtime_agreement,
     speed_comparison,
     transfer_winners,
     validation_trend,
@@ -154,3 +155,17 @@ def test_recorded_figures_from_a_saved_result():
     assert figures["ips_ratio"] == "1.26" and figures["acc_diff"] == "identical test accuracies after every epoch"
     assert set(recorded_figures(None).values()) == {"(not recorded)"}
     assert recorded_gpu_sentence(None).startswith("No GPU run is recorded")
+
+
+def test_runtime_agreement_says_whether_the_export_changed_any_reading():
+    from mnist_book.web import RuntimeComparison
+
+    same = RuntimeComparison(10000, 0.9891, 0.9891, 0, 3.8e-6)
+    assert runtime_agreement(same) == (
+        "the two agree on every one of the 10,000 digits, with logits that differ by at most 3.8e-06"
+    )
+    one = RuntimeComparison(10000, 0.9891, 0.9890, 1, 2.5e-5)
+    sentence = runtime_agreement(one)
+    assert sentence.startswith("the two read 1 digit of 10,000 differently") and "2.5e-05" in sentence
+    assert "agree on every" not in sentence
+    assert runtime_agreement(RuntimeComparison(10000, 0.98, 0.97, 12, 0.3)).startswith("the two read 12 digits")

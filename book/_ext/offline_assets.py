@@ -1,8 +1,13 @@
-"""Serve MathJax and the Jupyter widgets HTML manager from the book's own _static folder.
+"""Serve the book's front-end files from its own _static folder, and the digit pad.
 
-``tools/fetch_web_assets.sh`` puts them in ``web_assets/`` (from the npm registry). When they are
-there, every page loads them locally, so math and widgets render without internet; when they are
-not, the pages keep the public CDNs that Sphinx and myst-nb use by default.
+MathJax, the Jupyter widgets HTML manager and ONNX Runtime Web come from ``web_assets/``, which
+``tools/fetch_web_assets.sh`` fills from the npm registry. When they are missing the build runs that
+script itself (when npm is there; once, later builds reuse them); when it cannot, the pages keep the
+public CDNs that Sphinx and myst-nb use by default, and the build says so in one line.
+
+The digit pad (``book/_static/digit-pad.js`` and ``.css``) turns every ``<div class="digit-pad-host">``
+into a pad that runs the network chapter 7.3 exports (``mnist_book.web.reader_path()``, in the data
+cache); at the end of the build the file is copied to ``_static/digit-reader.onnx``.
 
 Also mends three things the browser console complained about in the stock build:
 ``book/_static/widgets/setup.js`` lets the widgets manager (written for MathJax 2) work beside
@@ -10,6 +15,8 @@ MathJax 3 and find its fonts; a script block sphinx-thebe adds twice is added on
 gets a valid default colour mode.
 """
 
+import shutil
+import subprocess
 from pathlib import Path
 
 from sphinx.util import logging
@@ -19,27 +26,67 @@ CDN_REQUIRE = "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.m
 CDN_EMBED = (
     "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js"
 )
+CDN_ORT = "https://cdn.jsdelivr.net/npm/onnxruntime-web@1.30.0/dist/"  # as fetch_web_assets.sh
+#: The files that must all be in web_assets/ for the book to serve its own.
+ASSETS = (
+    "mathjax/tex-mml-chtml.js",
+    "widgets/embed-amd.js",
+    "widgets/require.js",
+    "ort/ort.wasm.min.js",
+    "ort/ort-wasm-simd-threaded.mjs",
+    "ort/ort-wasm-simd-threaded.wasm",
+)
+
+
+def _have_assets(assets: Path) -> bool:
+    return all((assets / name).is_file() for name in ASSETS)
+
+
+def _fetch_assets(root: Path) -> str | None:
+    """Run tools/fetch_web_assets.sh; None when it worked, else why not (one line)."""
+    if shutil.which("npm") is None:
+        return "npm is not installed"
+    logger.info(
+        "offline_assets: fetching MathJax, widgets and ONNX Runtime Web from npm (once)"
+    )
+    try:
+        done = subprocess.run(
+            ["bash", str(root / "tools" / "fetch_web_assets.sh")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except subprocess.TimeoutExpired:
+        return "npm took over 10 minutes"
+    if done.returncode != 0:
+        output = done.stderr.strip() or done.stdout.strip() or "no output"
+        last = output.splitlines()[-1]
+        return f"tools/fetch_web_assets.sh failed: {last}"
+    return None
 
 
 def _configure(app, config):
-    book_static = Path(app.confdir) / "book" / "_static"
-    config.html_static_path = list(config.html_static_path) + [str(book_static)]
+    root = Path(app.confdir)
+    config.html_static_path = list(config.html_static_path) + [
+        str(root / "book" / "_static")
+    ]
     config.html_context = {**config.html_context, "default_mode": "light"}
-    assets = Path(app.confdir) / "web_assets"
-    if (assets / "mathjax" / "tex-mml-chtml.js").is_file() and (
-        assets / "widgets" / "embed-amd.js"
-    ).is_file():
+    assets = root / "web_assets"
+    why_not = None if _have_assets(assets) else _fetch_assets(root)
+    if why_not is None and _have_assets(assets):
         config.html_static_path.append(str(assets))
         config.mathjax_path = "mathjax/tex-mml-chtml.js"  # relative to _static/
-        require, embed = "widgets/require.js", "widgets/embed-amd.js"
+        require, embed, ort = "widgets/require.js", "widgets/embed-amd.js", "ort/"
         logger.info(
-            "offline_assets: serving MathJax and the widgets manager from _static/"
+            "offline_assets: serving MathJax, the widgets manager and ONNX Runtime Web "
+            "from _static/"
         )
     else:
-        require, embed = CDN_REQUIRE, CDN_EMBED
+        require, embed, ort = CDN_REQUIRE, CDN_EMBED, CDN_ORT
         logger.info(
-            "offline_assets: web_assets/ not found; MathJax and widgets load from CDNs "
-            "(run tools/fetch_web_assets.sh to serve them locally)"
+            f"offline_assets: no local web assets ({why_not or 'incomplete'}): MathJax, "
+            "widgets and the digit pad's runtime load from CDNs "
+            "(bash tools/fetch_web_assets.sh serves them locally)"
         )
     config.nb_ipywidgets_js = {
         require: {"crossorigin": "anonymous"} if require == CDN_REQUIRE else {},
@@ -48,6 +95,24 @@ def _configure(app, config):
         },
         embed: {"crossorigin": "anonymous"} if embed == CDN_EMBED else {},
     }
+    app.add_css_file("digit-pad.css")
+    app.add_js_file("digit-pad.js", loading_method="defer", **{"data-ort": ort})
+
+
+def _copy_reader(app, exception):
+    """Put the network chapter 7.3 exported where the digit pad loads it."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from mnist_book.web import MODEL_NAME, reader_path
+
+    source = reader_path()
+    if not source.is_file():
+        logger.warning(
+            f"offline_assets: {source} is missing, so the digit pad has no network: "
+            "chapter 7.3 exports it when it runs"
+        )
+        return
+    shutil.copyfile(source, Path(app.outdir) / "_static" / MODEL_NAME)
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -76,4 +141,5 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
 def setup(app):
     app.connect("config-inited", _configure, priority=900)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("build-finished", _copy_reader)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
