@@ -2,7 +2,9 @@
 
 Every chapter page is opened from a local web server and checked for JavaScript errors, images that
 did not load, math MathJax did not render, widgets not drawn from their saved state, and error
-outputs. A screenshot of each page goes to ``_build/screenshots/``.
+outputs. A screenshot of each page goes to ``_build/screenshots/``. The digit pad (chapter 7.3 and the
+introduction) is drawn on with real pointer strokes and with 100 MNIST test digits, and its inputs
+are held to ``mnist_book.preprocess``'s.
 
 Needs a built book (``jupyter-book build .``) and Chromium with its driver (Debian: ``chromium``,
 ``chromium-driver``). Without them these tests are skipped, unless ``MNIST_BOOK_REQUIRE_HTML=1``
