@@ -282,6 +282,7 @@
     constructor(host) {
       const small = host.dataset.size === "small";
       this.host = host;
+      this.inputScale = small ? 3 : 4; // screen pixels per input pixel
       host.textContent = "";
       host.classList.add("digit-pad", small ? "digit-pad-small" : "digit-pad-large");
       const left = element("div", { class: "digit-pad-drawing" }, host);
@@ -361,7 +362,7 @@
       delete this.result.dataset.digit;
       delete this.result.dataset.probabilities;
       this.barFill.forEach((b) => { b.style.width = "0%"; b.classList.remove("digit-pad-top"); });
-      drawGrey(this.input, new Float32Array(FIELD * FIELD), FIELD, FIELD, 4);
+      drawGrey(this.input, new Float32Array(FIELD * FIELD), FIELD, FIELD, this.inputScale);
       if (this.maps) this.maps.textContent = "";
       this.lastInput = null;
     }
@@ -381,7 +382,7 @@
       const pre = preprocess(this.ctx.getImageData(0, 0, this.canvas.width, this.canvas.height));
       if (!pre) { this.reset(); return null; }
       this.lastInput = pre.input;
-      drawGrey(this.input, pre.centred, FIELD, FIELD, 4);
+      drawGrey(this.input, pre.centred, FIELD, FIELD, this.inputScale);
       try {
         const r = await read(pre.input);
         if (ticket === this.ticket) this.show(r);
