@@ -42,16 +42,6 @@ REPO = Path(__file__).resolve().parent.parent
 DEVICE = get_device()
 
 
-@pytest.fixture
-def one_thread():
-    """Small training loops run on one CPU thread: on a machine busy with other work, two threads
-    waiting for each other at every operation can be many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --------------------------------------------------------------------------- time to target
 
 

@@ -51,12 +51,8 @@ def check(name: str, model: torch.nn.Module, **curves: list[float]) -> None:
         assert weights_hash(model) == recorded["weights"], f"{name}: the weights differ from the old loop's"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# The old runs were recorded on one thread.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

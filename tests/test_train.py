@@ -57,16 +57,6 @@ def tiny() -> Split:
     return subset(load_split("mnist", train=True), 192, seed=1)
 
 
-@pytest.fixture
-def one_thread():
-    """Small training loops run on one CPU thread: on a machine busy with other work, two threads
-    waiting for each other at every operation can be many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
     exact = DEVICE.type == "cpu"  # CUDA kernels may reorder sums between runs
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
