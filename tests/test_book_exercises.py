@@ -1,6 +1,7 @@
-"""The chapters' exercises: every one has a hint and a worked solution, collapsed; chapters 1 to 7 have
-at least two checked exercises each; and every worked solution of a checked exercise passes its
-checker (the reference solutions live in the chapters, once, and run here)."""
+"""The chapters' exercises: every one has a hint and a worked solution, collapsed; chapters 1 to 6 and
+each page of chapter 7 have at least two checked exercises, each appendix one; every checker has an
+exercise; and every worked solution of a checked exercise passes its checker (the reference solutions
+live in the chapters, once, and run here)."""
 
 from __future__ import annotations
 
@@ -50,17 +51,45 @@ def test_every_exercise_has_a_hint_and_a_solution(path):
     assert text.count("<details>") == text.count("</details>") == hints + worked  # all collapsed, all closed
 
 
-def test_chapters_one_to_seven_have_two_checked_exercises_each():
+def checked_by_page() -> dict[str, set[str]]:
+    """Each page's checked exercises: the checkers its worked solutions name."""
+    return {path.stem: {name for name, _ in solutions(path)} for path in PAGES}
+
+
+def test_chapters_one_to_six_have_two_checked_exercises_each():
     checked: dict[str, set[str]] = {}
-    for path in PAGES:
-        checked.setdefault(chapter_of(path), set()).update(name for name, _ in solutions(path))
-    for chapter in ("01", "02", "03", "04", "05", "06", "07"):
+    for page, names in checked_by_page().items():
+        checked.setdefault(chapter_of(BOOK / page), set()).update(names)
+    for chapter in ("01", "02", "03", "04", "05", "06"):
         assert len(checked.get(chapter, ())) >= 2, f"chapter {chapter}: checked exercises {checked.get(chapter)}"
-    used = set().union(*checked.values())
-    assert used <= set(exercises.__all__), used - set(exercises.__all__)
+
+
+#: Chapter 7's pages each have two checked exercises, the appendices one each.
+CHECKED_PER_PAGE = {
+    "07_1_tuning": 2,
+    "07_2_transfer": 2,
+    "07_3_handwriting": 2,
+    "appendix_speed": 1,
+    "appendix_long_runs": 1,
+}
+
+
+@pytest.mark.parametrize("page, least", CHECKED_PER_PAGE.items())
+def test_chapter_seven_pages_and_appendices_have_checked_exercises(page, least):
+    checked = checked_by_page()
+    assert page in checked, f"{page}.ipynb is missing"
+    assert len(checked[page]) >= least, f"{page}: checked exercises {checked[page]}"
+
+
+def test_every_checker_has_an_exercise_and_every_exercise_a_checker():
+    used = set().union(*checked_by_page().values())
+    checkers = set(exercises.__all__) - {"Verdict"}
+    assert used <= checkers, f"solutions name unknown checkers: {used - checkers}"
+    assert checkers <= used, f"checkers without an exercise: {checkers - used}"
 
 
 CASES = [(path, name, code) for path in PAGES for name, code in solutions(path)]
+TWO_PART_ANSWERS = {"check_pixel_stats", "check_checkpoint"}  # (mean, std) and (save, load)
 
 
 @pytest.mark.parametrize("path, checker, code", CASES, ids=[f"{p.stem}-{name}" for p, name, _ in CASES] or None)
@@ -69,5 +98,5 @@ def test_worked_solution_passes_its_checker(path, checker, code):
     exec(code, namespace)
     answer = namespace["answer"]
     check = getattr(exercises, checker)
-    verdict = check(*answer) if checker == "check_pixel_stats" else check(answer)
+    verdict = check(*answer) if checker in TWO_PART_ANSWERS else check(answer)
     assert verdict, f"{path.name}: the worked solution for {checker} fails: {verdict}"
