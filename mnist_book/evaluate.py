@@ -176,6 +176,51 @@ def accuracy_under_rotation(
     ]
 
 
+# --------------------------------------------------------------------------- what the kernels learned
+
+#: The four directions along which a 3 × 3 kernel can be three parallel stripes of three pixels each.
+STRIPE_DIRECTIONS = ("horizontal", "vertical", "rising diagonal", "falling diagonal")
+
+
+def _stripes() -> torch.Tensor:
+    """(4, 9, 3): for each direction, which of its three stripes each of the nine pixels lies in."""
+    r, c = torch.meshgrid(torch.arange(3), torch.arange(3), indexing="ij")
+    bands = [r, c, (r + c).clamp(1, 3) - 1, (r - c + 2).clamp(1, 3) - 1]  # rows, columns, / and \ stripes
+    return torch.stack([F.one_hot(b.flatten(), 3).double() for b in bands])
+
+
+class Orientation(NamedTuple):
+    """How far each 3 × 3 kernel is an oriented pattern: three parallel stripes, constant along one direction."""
+
+    score: torch.Tensor  # (N,) the share of the kernel's variation the best direction's stripes explain, 0..1
+    direction: torch.Tensor  # (N,) that direction, an index into STRIPE_DIRECTIONS
+    contrast: torch.Tensor  # (N,) whether those stripes, as they are, include a positive and a negative one
+
+
+def orientation_scores(kernels: torch.Tensor) -> Orientation:
+    """For each 3 × 3 kernel (``(N, 3, 3)`` or ``(N, 1, 3, 3)``): the share of its energy about its mean that
+    is explained by a pattern of three parallel stripes (each stripe one value), in the best of four directions.
+
+    A pure stripe pattern (a positive row next to a negative one, a bar between two) scores 1; a kernel
+    that varies as much along the stripes as across them scores low. Every direction's stripes span 2 of
+    the 8 dimensions of variation, so on random kernels each explains a quarter on average.
+    """
+    k = kernels.reshape(len(kernels), 9).double()  # (N, 9)
+    centred = k - k.mean(1, keepdim=True)
+    stripes = _stripes()
+    means = torch.einsum("np,dps->nds", centred, stripes) / 3  # (N, 4, 3): each stripe's mean
+    share = 3 * (means**2).sum(2) / (centred**2).sum(1, keepdim=True).clamp_min(1e-12)  # (N, 4)
+    score, direction = share.max(1)
+    raw = torch.einsum("np,dps->nds", k, stripes)[torch.arange(len(k)), direction] / 3  # (N, 3)
+    return Orientation(score.float(), direction, (raw.max(1).values > 0) & (raw.min(1).values < 0))
+
+
+def random_kernels(n: int, *, seed: int = 0) -> torch.Tensor:
+    """``n`` random 3 × 3 kernels, ``(n, 3, 3)``, each weight independent and uniform, as PyTorch initialises
+    a convolution (the scores above do not depend on the scale)."""
+    return torch.rand(n, 3, 3, generator=torch.Generator().manual_seed(seed)) - 0.5
+
+
 # --------------------------------------------------------------------------- speed
 
 

@@ -6,8 +6,11 @@
 - ``ArticleNet``: the source article's code kept verbatim, so chapter 4 can run it and show what
   goes wrong (the ``Dropout2d`` warning, ``log_softmax`` fed to ``CrossEntropyLoss``).
 - ``FastNet`` (appendix *Speed*): a small network that reaches 99% in one epoch.
+- ``LeNet5`` (the design page after chapter 4): LeCun et al.'s classic layout, adapted to 28x28
+  digits. It is not in :data:`NETWORKS` (which is part of every cached run's key): pass an instance
+  to ``fit(..., model=LeNet5())``.
 
-:func:`build_network` makes any of them by name (what a training recipe and a checkpoint store);
+:func:`build_network` makes the registered ones by name (what a training recipe and a checkpoint store);
 :func:`eval_mode` is the one way the book switches a model to evaluation for a while.
 """
 
@@ -136,6 +139,31 @@ class FastNet(nn.Module):
         return self.fc(torch.flatten(x, 1))  # (B, 576) -> (B, 10) logits
 
 
+class LeNet5(nn.Module):
+    """LeNet-5's layout (LeCun et al., 1998): conv 6 5x5, pool, conv 16 5x5, pool, fc 120, 84, 10.
+
+    Adapted as usual today: padding 2 turns 28x28 digits into the 32x32 input the paper assumed;
+    ReLU and max-pooling replace its scaled tanh and trained subsampling; conv2 sees all six maps
+    (not the paper's connection table); the last layer returns logits, not RBF distances.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28)
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (B, 6, 28, 28) -> (B, 6, 14, 14)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # (B, 16, 10, 10) -> (B, 16, 5, 5)
+        x = torch.flatten(x, 1)  # (B, 400)
+        x = F.relu(self.fc1(x))  # (B, 120)
+        x = F.relu(self.fc2(x))  # (B, 84)
+        return self.fc3(x)  # (B, 10) logits
+
+
 #: The networks a recipe or a checkpoint may name.
 NETWORKS: dict[str, type[nn.Module]] = {"Net": Net, "FastNet": FastNet, "ArticleNet": ArticleNet}
 
@@ -165,14 +193,15 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def multiply_adds(model: nn.Module, image_size: int = 28) -> int:
-    """Multiply-adds of one forward pass on one image, as PyTorch's ``FlopCounterMode`` counts them
-    (convolutions and matrix products; a multiply-add is two floating-point operations)."""
+def multiply_adds(model: nn.Module, image_size: int = 28, in_channels: int = 1) -> int:
+    """Multiply-adds of one forward pass on one image (``in_channels`` x ``image_size`` x ``image_size``),
+    as PyTorch's ``FlopCounterMode`` counts them (convolutions and matrix products; a multiply-add is
+    two floating-point operations)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     device = next(model.parameters()).device
     with eval_mode(model), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 1, image_size, image_size, device=device))
+        model(torch.zeros(1, in_channels, image_size, image_size, device=device))
     return counter.get_total_flops() // 2
 
 

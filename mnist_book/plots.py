@@ -120,9 +120,10 @@ def _draw_map(
         ):
             red, green, blue, _ = colormap((value - vmin) / (vmax - vmin) if abs(value) < float("inf") else 0.0)
             dark_cell = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # white text on dark cells
-            ax.text(
-                c, r, fmt.format(value), ha="center", va="center", fontsize=9, color="white" if dark_cell else "black"
-            )
+            label = fmt.format(value)
+            if label.startswith("-") and not label.strip("-0.,"):  # "-0.00": a sign with no digit to carry
+                label = label[1:]
+            ax.text(c, r, label, ha="center", va="center", fontsize=9, color="white" if dark_cell else "black")
 
 
 def show_maps(
@@ -516,6 +517,22 @@ def plot_transfer(
     return fig
 
 
+def plot_transfer_curves(curves: dict[int, dict[str, tuple[int, Sequence[float], int]]], *, title: str = ""):
+    """Validation accuracy against training steps, one panel per label budget and one line per method:
+    ``curves[budget][name] = (eval_every, val_acc, best_step)``; a circle marks the best validation."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 3.2), squeeze=False)
+    for ax, (budget, runs) in zip(axes[0], curves.items()):
+        for k, (name, (every, acc, best)) in enumerate(runs.items()):
+            steps = [every * (i + 1) for i in range(len(acc))]
+            ax.plot(steps, [100 * a for a in acc], "-", lw=1.2, color=f"C{k}", label=name)
+            ax.plot(best, 100 * acc[best // every - 1], "o", color=f"C{k}", mfc="none")
+        ax.set(title=f"{budget:,} labels", xlabel="training steps")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation accuracy (%)")
+    axes[0][-1].legend(fontsize=8)
+    return _finish(fig, title)
+
+
 def plot_preprocessing(
     steps: dict, probs: torch.Tensor | None = None, *, titles: dict[str, str] | None = None, title: str | None = None
 ):
@@ -627,6 +644,15 @@ def plot_throughput(names: Sequence[str], images_per_second: Sequence[float], *,
     ax.grid(alpha=0.3, axis="x", which="both")
     fig.tight_layout()
     return fig
+
+
+def plot_loss_curve(losses: Sequence[float], *, ylabel: str = "loss", title: str | None = None):
+    """The loss at each step of an optimisation, on a log scale so that every order of magnitude shows."""
+    fig, ax = plt.subplots(figsize=(6, 3.0))
+    ax.plot(range(1, len(losses) + 1), list(losses))
+    ax.set(yscale="log", xlabel="step", ylabel=ylabel)
+    ax.grid(alpha=0.3, which="both")
+    return _finish(fig, title)
 
 
 def plot_lr_schedule(

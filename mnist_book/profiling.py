@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -133,6 +133,38 @@ class StepTimes(NamedTuple):
         return self.batch_size / self.total
 
 
+def synced_clock(device: torch.device) -> float:
+    """The time in seconds, read once ``device`` has finished the work queued on it."""
+    sync(device)
+    return time.perf_counter()
+
+
+def time_step(
+    model: torch.nn.Module,
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    device: torch.device,
+    channels_last: bool = False,
+) -> tuple[list[float], int]:
+    """One training step with plain cross-entropy: the seconds of its four phases (data, forward,
+    backward, optimizer) and its images. Raises ``StopIteration`` when ``batches`` is exhausted."""
+    marks = [synced_clock(device)]
+    x, y = next(batches)
+    x, y = x.to(device), y.to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    marks.append(synced_clock(device))  # data ready on the device
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x), y)
+    marks.append(synced_clock(device))  # forward and loss
+    loss.backward()
+    marks.append(synced_clock(device))  # backward
+    optimizer.step()
+    marks.append(synced_clock(device))  # optimizer
+    return [b - a for a, b in zip(marks, marks[1:])], len(y)
+
+
 def time_phases(
     model: torch.nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -143,47 +175,52 @@ def time_phases(
     warmup: int = 1,
     channels_last: bool = False,
 ) -> StepTimes:
-    """Time ``steps`` training steps (after ``warmup`` untimed ones), phase by phase, with plain cross-entropy.
+    """Time ``steps`` training steps (after ``warmup`` untimed ones) with :func:`time_step`; the mean per phase.
 
     Waits for the device between phases, so the phases add up to the step (on a GPU this removes
     the overlap a real run would have).
     """
     device = torch.device(device)
-    totals = [0.0] * 4
-    images = done = 0
     model.train()
     it = iter(batches)
-    clock = time.perf_counter
+    timed = []
     for step in range(warmup + steps):
-        sync(device)
-        t0 = clock()
         try:
-            x, y = next(it)
+            seconds, images = time_step(model, it, optimizer, device=device, channels_last=channels_last)
         except StopIteration:
             break
-        x, y = x.to(device), y.to(device)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        sync(device)
-        t1 = clock()
-        optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        sync(device)
-        t2 = clock()
-        loss.backward()
-        sync(device)
-        t3 = clock()
-        optimizer.step()
-        sync(device)
-        t4 = clock()
         if step >= warmup:
-            for i, seconds in enumerate((t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                totals[i] += seconds
-            images += len(y)
-            done += 1
-    if done == 0:
+            timed.append((seconds, images))
+    if not timed:
         raise ValueError(f"time_phases() needs at least {warmup + 1} batches.")
-    return StepTimes(*(t / done for t in totals), batch_size=images / done)
+    phases = [sum(seconds[i] for seconds, _ in timed) / len(timed) for i in range(4)]
+    return StepTimes(*phases, batch_size=sum(images for _, images in timed) / len(timed))
+
+
+def time_interleaved(
+    calls: dict[str, Callable[[], object]], *, rounds: int, warmup: int = 1, device: torch.device | str = "cpu"
+) -> dict[str, list[float]]:
+    """Seconds per call of each callable, ``rounds`` times, taking turns (the order reversed every other round:
+    A B, B A, A B...), after ``warmup`` untimed rounds.
+
+    Taking turns spreads the machine's other work, and its drift, over all the callables alike; the untimed
+    round pays the one-time costs (first allocations, the math library's setup) that would land on whichever
+    went first.
+    """
+    if rounds < 1 or not calls:
+        raise ValueError(f"time_interleaved() needs at least one callable and one round, not {rounds} rounds.")
+    device = torch.device(device)
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for r in range(warmup + rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            sync(device)
+            start = time.perf_counter()
+            calls[name]()
+            sync(device)
+            if r >= warmup:
+                seconds[name].append(time.perf_counter() - start)
+    return seconds
 
 
 @contextlib.contextmanager

@@ -8,6 +8,9 @@ Each operation comes twice:
   window as a strided view, then one matrix product or one max), so autograd differentiates
   them and they run on a batch of real digits on any device.
 
+:func:`learn_kernel` then finds a kernel from examples of what it should do, by gradient descent
+through :func:`conv2d` (chapter 2).
+
 Both follow ``torch.nn.functional.conv2d`` / ``max_pool2d`` for 4-D floating-point tensors,
 ``(batch, channels, height, width)``, with int or (height, width) arguments. Not covered:
 ``groups``, string padding (``"same"``), ``ceil_mode`` and ``return_indices``.
@@ -339,6 +342,27 @@ def hand_made_kernels() -> dict[str, torch.Tensor]:
         "blur": torch.full((3, 3), 1 / 9),  # mean of the 3×3 neighbourhood
         "sharpen": torch.tensor([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]]),  # the pixel plus its contrast to neighbours
     }
+
+
+def learn_kernel(
+    inputs: torch.Tensor, targets: torch.Tensor, steps: int, lr: float
+) -> tuple[torch.Tensor, list[float]]:
+    """A kernel with ``conv2d(inputs, kernel) ≈ targets``, for inputs (N, C, H, W) and
+    targets (N, 1, H', W'): plain gradient descent on the mean squared error from zeros.
+    Returns the kernel (1, C, k, k) and the loss at each step, before its update."""
+    if targets.dim() != 4 or tuple(targets.shape[:2]) != (inputs.shape[0], 1):
+        raise ValueError(f"targets must be (N, 1, H', W'), not {tuple(targets.shape)}")
+    k = inputs.shape[-1] - targets.shape[-1] + 1  # no padding: H' = H - k + 1
+    kernel = inputs.new_zeros(1, inputs.shape[1], k, k).requires_grad_()  # θ, tracked
+    losses = []
+    for _ in range(steps):
+        loss = ((conv2d(inputs, kernel) - targets) ** 2).mean()  # L(θ), recorded
+        kernel.grad = None  # backward() adds to .grad: start each step from nothing
+        loss.backward()  # kernel.grad = ∂L/∂θ, back through conv2d (chain rule)
+        with torch.no_grad():  # the step is not part of L: do not record it
+            kernel -= lr * kernel.grad  # θ ← θ − η ∇L(θ)
+        losses.append(loss.item())
+    return kernel.detach(), losses
 
 
 def receptive_field_sizes(layers: Sequence[tuple[str, int, int]]) -> list[tuple[str, int]]:

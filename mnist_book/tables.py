@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Sequence
 from typing import Any
@@ -58,3 +59,17 @@ class Table:
 
     def __repr__(self) -> str:
         return self._repr_markdown_()
+
+
+def changes_table(before: Any, after: Any, *, names: tuple[str, str] = ("before", "after")) -> Table:
+    """Every field in which two dataclass instances of the same type differ (two recipes, say), in the
+    order the class declares them: the field's name, then its value in ``before`` and in ``after``,
+    written as Python would (``0.01``, ``'onecycle'``, ``{}``)."""
+    if type(before) is not type(after) or not dataclasses.is_dataclass(before):
+        raise TypeError(f"changes_table compares two instances of one dataclass, not {type(before)} and {type(after)}.")
+    rows = [
+        (f.name, repr(getattr(before, f.name)), repr(getattr(after, f.name)))
+        for f in dataclasses.fields(before)
+        if getattr(before, f.name) != getattr(after, f.name)
+    ]
+    return Table(["setting", *names], rows, align="lll")

@@ -64,7 +64,7 @@ def test_time_to_target_counts_exactly_the_target():
 )
 def test_time_to_target_matches_a_cumulative_sum(curve, target):
     seconds, accuracy = [s for s, _ in curve], [a for _, a in curve]
-    hits = [i for i, a in enumerate(accuracy) if a >= target]
+    hits = [i for i, a in enumerate(accuracy) if a >= target - 1e-12]  # a float a hair under the target counts
     expected = (sum(seconds[: hits[0] + 1]), hits[0] + 1) if hits else (None, None)
     got = time_to_target(seconds, accuracy, target)
     assert got[1] == expected[1]
@@ -284,3 +284,18 @@ def test_cuda_without_a_gpu_is_one_clear_line(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "sees no CUDA device" in err and "Traceback" not in err
+
+
+def test_time_interleaved_takes_turns_and_times_only_after_the_warmup():
+    import time
+
+    from mnist_book.profiling import time_interleaved
+
+    order = []
+    seconds = time_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, rounds=3)
+    assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]  # an untimed round, then turns, the order reversed
+    assert {name: len(s) for name, s in seconds.items()} == {"a": 3, "b": 3}
+    timed = time_interleaved({"idle": lambda: None, "sleeps": lambda: time.sleep(0.02)}, rounds=2, warmup=0)
+    assert min(timed["sleeps"]) >= 0.02 > max(timed["idle"])
+    with pytest.raises(ValueError, match="at least one"):
+        time_interleaved({"a": lambda: None}, rounds=0)

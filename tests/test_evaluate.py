@@ -284,3 +284,60 @@ def test_table_renders_html_escaped():
     assert '<td style="text-align: right">7</td>' in t._repr_html_()
     assert "&lt;b&gt;" in t._repr_html_()
     assert t._repr_markdown_().splitlines()[1] == "| --: | :-- |"
+
+
+# ----------------------------------------------------------------------------- what the kernels learned
+
+
+def stripe_fit_loop(kernel):
+    """The best direction's share by least squares: the kernel (about its mean) fitted by one value per stripe,
+    with the stripes written out pixel by pixel, for each of the four directions."""
+    k = np.asarray(kernel, dtype=np.float64).reshape(3, 3)
+    k = k - k.mean()
+    lines = [
+        lambda r, c: r,  # rows: horizontal stripes
+        lambda r, c: c,  # columns: vertical stripes
+        lambda r, c: min(max(r + c, 1), 3) - 1,  # / stripes: the corner with its two neighbours, the diagonal, ...
+        lambda r, c: min(max(r - c + 2, 1), 3) - 1,  # \ stripes
+    ]
+    shares = []
+    for stripe in lines:
+        design = np.zeros((9, 3))
+        for r in range(3):
+            for c in range(3):
+                design[3 * r + c, stripe(r, c)] = 1
+        fitted = design @ np.linalg.lstsq(design, k.flatten(), rcond=None)[0]
+        shares.append(1 - ((k.flatten() - fitted) ** 2).sum() / (k**2).sum())
+    return max(shares), int(np.argmax(shares))
+
+
+def test_orientation_scores_by_hand():
+    from mnist_book.evaluate import STRIPE_DIRECTIONS, orientation_scores
+
+    edge = torch.tensor([[1.0, 1, 1], [-1, -1, -1], [0, 0, 0]])  # a positive row above a negative one
+    bar = torch.tensor([[-1.0, 2, -1]] * 3)  # a vertical stroke between two negative columns
+    rising = torch.tensor([[1.0, 1, 0], [1, 0, -1], [0, -1, -1]])  # the / diagonal between two stripes
+    blur = torch.full((3, 3), 1 / 9) + 0.01 * torch.eye(3)
+    checker = torch.tensor([[1.0, -1, 1], [-1, 1, -1], [1, -1, 1]])  # varies along every direction
+    o = orientation_scores(torch.stack([edge, bar, rising, edge.T + 5, checker, blur]).unsqueeze(1))
+    assert o.score[:4].tolist() == pytest.approx([1.0, 1.0, 1.0, 1.0])
+    assert [STRIPE_DIRECTIONS[d] for d in o.direction[:4]] == ["horizontal", "vertical", "rising diagonal", "vertical"]
+    assert o.contrast.tolist()[:4] == [True, True, True, False]  # edge.T + 5: stripes, all positive
+    assert o.score[4] < 0.5 and not o.contrast[5]  # the checkerboard: far from stripes; the blur: no negative
+    assert orientation_scores((3 * edge).unsqueeze(0)).score.item() == pytest.approx(1.0)  # the scale does not matter
+
+
+def test_orientation_scores_against_least_squares():
+    from mnist_book.evaluate import orientation_scores, random_kernels
+
+    kernels = random_kernels(200, seed=3)
+    o = orientation_scores(kernels)
+    for k, score, direction in zip(kernels, o.score, o.direction):
+        share, best = stripe_fit_loop(k)
+        assert score.item() == pytest.approx(share, abs=1e-6) and direction.item() == best
+    # each direction's stripes span 2 of a kernel's 8 dimensions of variation: a quarter of it, on average
+    shares = [stripe_fit_loop(k)[0] for k in kernels]
+    assert 0.35 < np.mean(shares) < 0.65 and np.mean(shares) > 0.25  # the best of four, not one
+    assert random_kernels(5, seed=1).abs().max() <= 0.5 and torch.equal(
+        random_kernels(5, seed=1), random_kernels(5, seed=1)
+    )

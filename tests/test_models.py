@@ -1,5 +1,5 @@
 """The networks: shapes, parameter counts, the corrected dropout and output, batch norm, the features
-fc1 reads, FastNet, multiply-adds counted by hand, evaluation mode, the layer table."""
+fc1 reads, FastNet, LeNet-5, multiply-adds counted by hand, evaluation mode, the layer table."""
 
 import warnings
 
@@ -9,8 +9,10 @@ import torch.nn.functional as F
 
 from mnist_book.models import (
     FLAT_FEATURES,
+    NETWORKS,
     ArticleNet,
     FastNet,
+    LeNet5,
     Net,
     build_network,
     count_parameters,
@@ -21,8 +23,8 @@ from mnist_book.models import (
 from mnist_book.settings import get_device
 
 
-def conv_out(size: int, kernel: int, stride: int = 1) -> int:
-    return (size - kernel) // stride + 1
+def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
 
 
 def expected_parameters() -> int:
@@ -95,6 +97,8 @@ def test_multiply_adds_by_hand():
     assert multiply_adds(FastNet()) == fast
     assert multiply_adds(Net()) == net
     assert net > 6 * fast  # the reason the fast recipe is fast
+    # Feature maps as input (in_channels): one 5x5 layer on 64 maps of 24x24 gives 20x20 outputs.
+    assert multiply_adds(torch.nn.Conv2d(64, 64, 5), 24, in_channels=64) == 64 * 64 * 25 * 20 * 20
 
 
 def test_build_network_by_name():
@@ -185,3 +189,40 @@ def test_layer_table_records_real_shapes_and_parameters():
     assert sum(r.parameters for r in rows) == expected_parameters()
     assert model.training  # mode restored
     assert not any(m._forward_hooks for m in model.modules())  # hooks removed
+
+
+def test_lenet5_shapes():
+    """Every layer's output against the output-size formula: padding 2 keeps 28, each pool halves."""
+    model = LeNet5().eval()
+    shapes = {}
+    for name in ("conv1", "conv2", "fc1", "fc2", "fc3"):
+        getattr(model, name).register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape)))
+    with torch.no_grad():
+        out = model(torch.randn(3, 1, 28, 28))
+    side1 = conv_out(28, 5, padding=2)  # 28: padding 2 makes the 32x32 input LeNet-5 was made for
+    side2 = conv_out(side1 // 2, 5)  # 14 -> 10
+    assert shapes == {
+        "conv1": (3, 6, side1, side1),
+        "conv2": (3, 16, side2, side2),
+        "fc1": (3, 120),
+        "fc2": (3, 84),
+        "fc3": (3, 10),
+    }
+    assert model.fc1.in_features == 16 * (side2 // 2) ** 2 == 400
+    assert out.shape == (3, 10) and not torch.allclose(out.exp().sum(1), torch.ones(3))  # logits
+
+
+def test_lenet5_parameters_and_multiply_adds_by_hand():
+    conv = [(1, 6, 5), (6, 16, 5)]  # (in, out, kernel)
+    dense = [(400, 120), (120, 84), (84, 10)]
+    by_formula = sum(o * i * k * k + o for i, o, k in conv) + sum(o * i + o for i, o in dense)
+    assert count_parameters(LeNet5()) == by_formula == 61_706
+    macs = 6 * 1 * 25 * 28 * 28 + 16 * 6 * 25 * 10 * 10 + sum(i * o for i, o in dense)
+    assert multiply_adds(LeNet5()) == macs
+    assert multiply_adds(Net()) > 25 * macs  # Net does far more arithmetic per image
+
+
+def test_lenet5_is_not_registered():
+    """LeNet5 is trained by passing an instance to fit: the registry, part of every cached run's key, is unchanged."""
+    assert set(NETWORKS) == {"Net", "FastNet", "ArticleNet"}
+    assert LeNet5 not in NETWORKS.values()

@@ -18,11 +18,13 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mnist_book.data import load_split
 from mnist_book.scratch import (
     conv2d,
     conv2d_loops,
     conv_output_size,
     hand_made_kernels,
+    learn_kernel,
     max_pool2d,
     max_pool2d_loops,
     sliding_windows,
@@ -496,3 +498,65 @@ def test_conv2d_refuses_exactly_what_torch_refuses(size, kernel, stride, padding
             conv2d(x, w, **args)
     else:
         torch.testing.assert_close(conv2d(x, w, **args), ref, atol=1e-4, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- learning a kernel (chapter 2)
+
+VERTICAL_EDGE = hand_made_kernels()["vertical edge"].view(1, 1, 3, 3)
+
+
+@pytest.fixture(scope="module")
+def digit_pairs() -> tuple[torch.Tensor, torch.Tensor]:
+    """Chapter 2's pairs: eight test digits (pixels in [0, 1]) and their vertical-edge maps, made by
+    ``F.conv2d`` so that the targets do not depend on the code under test."""
+    digits = load_split("mnist", train=False, normalize=False).images[:8]  # (8, 1, 28, 28)
+    return digits, F.conv2d(digits, VERTICAL_EDGE)  # (8, 1, 26, 26)
+
+
+def test_learn_kernel_recovers_the_vertical_edge_kernel(digit_pairs, one_thread):
+    kernel, losses = learn_kernel(*digit_pairs, steps=500, lr=1.0)
+    assert kernel.shape == (1, 1, 3, 3) and len(losses) == 500 and not kernel.requires_grad
+    assert (kernel - VERTICAL_EDGE).abs().max().item() < 0.05  # the chapter's tolerance
+    assert all(later <= earlier for earlier, later in zip(losses, losses[1:]))  # every step descends
+    assert losses[-1] < 1e-4 * losses[0]
+    # The same checks can fail: too few steps leave the kernel far off, too large a rate overshoots.
+    early, _ = learn_kernel(*digit_pairs, steps=5, lr=1.0)
+    assert (early - VERTICAL_EDGE).abs().max().item() > 0.05
+    _, overshoot = learn_kernel(*digit_pairs, steps=20, lr=3.0)
+    assert overshoot[-1] > overshoot[0]
+
+
+def _mse_gradient(x: torch.Tensor, kernel: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """∂/∂kernel of mean((x ⋆ kernel − y)²) by its formula, (2/M) Σ residual · window: the cross-correlation
+    of each input channel with the residual (batch and channels swapped), computed by ``F.conv2d``."""
+    residual = F.conv2d(x, kernel) - y  # (N, 1, Ho, Wo)
+    sums = F.conv2d(x.transpose(0, 1), residual.transpose(0, 1))  # (C, 1, k, k): Σ_n,i,j r · x[i+u, j+v]
+    return 2 / residual.numel() * sums.transpose(0, 1)  # (1, C, k, k)
+
+
+def test_learn_kernel_takes_plain_gradient_descent_steps():
+    """Every step is θ ← θ − lr · ∇L with the gradient of the formula, and the first gradient is also
+    the finite difference of the loss."""
+    x, true = randn((3, 2, 7, 6), seed=1), randn((1, 2, 3, 3), seed=2)  # float64, two input channels
+    y = F.conv2d(x, true)
+    kernel, losses = learn_kernel(x, y, steps=4, lr=0.1)
+    theta = torch.zeros_like(true)
+    for step in range(4):
+        assert losses[step] == pytest.approx(((F.conv2d(x, theta) - y) ** 2).mean().item(), rel=1e-12)
+        theta = theta - 0.1 * _mse_gradient(x, theta, y)
+    torch.testing.assert_close(kernel, theta, atol=1e-12, rtol=1e-12)
+
+    (first,), _ = learn_kernel(x, y, steps=1, lr=1.0)  # from zero: −∇L(0)
+    h, loss = 1e-6, lambda k: ((F.conv2d(x, k) - y) ** 2).mean().item()
+    for index in [(0, 0, 0), (1, 2, 1), (0, 1, 2)]:
+        bump = torch.zeros_like(true)
+        bump[(0, *index)] = h
+        finite_difference = (loss(bump) - loss(-bump)) / (2 * h)
+        assert -first[index].item() == pytest.approx(finite_difference, rel=1e-6)
+    assert torch.autograd.gradcheck(lambda k: ((conv2d(x, k) - y) ** 2).mean(), (theta.requires_grad_(),))
+
+
+def test_learn_kernel_refuses_targets_of_the_wrong_shape():
+    x = torch.rand(2, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"targets must be \(N, 1, H', W'\)"):
+        learn_kernel(x, torch.rand(2, 3, 6, 6), steps=1, lr=0.1)  # one map per output channel: not a single kernel

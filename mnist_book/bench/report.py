@@ -172,11 +172,91 @@ def recorded_header(result: dict[str, Any]) -> str:
     )
 
 
+def _times(ratio: float) -> str:
+    return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.1f}"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def fast_recipe_sentence(result: dict[str, Any]) -> str:
+    """What a saved result says about the fast recipe (c): its accuracy over its seeds, whether and when it
+    reached the target, and how much sooner than recipe a (at least, when a missed the target)."""
+    c = result["recipes"]["c"]["summary"]
+    target, seeds, acc = f"{c['target']:.1%}", c["seeds"], c["final_accuracy"]["mean"]
+    text = f"the fast recipe reached a mean test accuracy of {acc:.2%} over its {seeds} seeds"
+    if seeds == 1:
+        text = f"the fast recipe reached a test accuracy of {acc:.2%} (one seed)"
+    if c["time_to_target_s"] is None:
+        if c["reached_target"]:
+            return (
+                f"{text}, but the target of {target} in only {c['reached_target']} of them, so it has no time to "
+                "the target to set against the other recipes'."
+            )
+        return f"{text}, and did not reach the target of {target} within its schedule."
+    text += f", and the target of {target} after {_seconds(c['time_to_target_s'])} of training"
+    text += " (the mean over its seeds)" if seeds > 1 else ""
+    speed = ratios(result).get("fast_speedup_vs_a")
+    if speed is None or speed["value"] is None:
+        return text + "."
+    v, bound = speed["value"], speed["a_time_is_lower_bound"]
+    if v >= 1:
+        return f"{text}: {'at least ' if bound else ''}{_times(v)} times sooner than recipe a."
+    if bound:
+        return f"{text}; recipe a ran for less time than that without reaching it, so which is sooner is not known."
+    return f"{text}: recipe a reached it {_times(1 / v)} times sooner."
+
+
+def recipe_a_note(result: dict[str, Any]) -> str:
+    """Recipe a's own time to the target, or what it reached in the epochs it ran when it missed."""
+    a = result["recipes"]["a"]["summary"]
+    if a["time_to_target_s"] is not None:
+        return f"Recipe a reached it after {_seconds(a['time_to_target_s'])} (epoch {a['epoch_to_target'][0]})."
+    c = result["recipes"].get("c", {}).get("summary", {})
+    note = (
+        f"Recipe a had not reached the target after the {_plural(max(a['epochs_run']), 'epoch')} it ran "
+        f"({a['final_accuracy']['mean']:.2%} after {_seconds(a['training_seconds'])}), so its time to the target is "
+        "at least that"
+    )
+    return note + (": the comparison is conservative." if c.get("time_to_target_s") is not None else ".")
+
+
+def data_path_sentence(result: dict[str, Any]) -> str | None:
+    """The article's recipe on its two data paths (b in memory, b-loader through the `DataLoader`), from
+    the epochs' times: which path was faster, or that their difference is within the noise between epochs.
+    None when the result lacks b or b-loader."""
+    recipes = result["recipes"]
+    ratio = ratios(result).get("article_images_per_second_ratio", {}).get("value")
+    if ratio is None:
+        return None
+    per_epoch = [  # the same batches in both: the ratio of images per second is the ratio of the times
+        loader / memory
+        for rb, rl in zip(recipes["b"]["runs"], recipes["b-loader"]["runs"])
+        for memory, loader in zip(rb["epoch_seconds"], rl["epoch_seconds"])
+    ]
+    lead = (
+        f"The article's recipe trained {ratio:.2f} times as many images per second on the in-memory path as "
+        "through the DataLoader"
+    )
+    if len(per_epoch) < 2:
+        return f"{lead}, in one epoch each: too few to tell a difference from the noise between epochs."
+    lo, hi, n = min(per_epoch), max(per_epoch), len(per_epoch)
+    if lo > 1:
+        return f"{lead}, and was faster in memory in each of its {n} epochs (ratios {lo:.2f} to {hi:.2f})."
+    if hi < 1:
+        return f"{lead}: the DataLoader was the faster path in each of its {n} epochs (ratios {lo:.2f} to {hi:.2f})."
+    return (
+        f"{lead}, but epoch by epoch the ratio went from {lo:.2f} to {hi:.2f}, on both sides of 1: the difference "
+        "between the two paths was within the noise between epochs."
+    )
+
+
 def recorded_figures(result: dict[str, Any] | None) -> dict[str, str]:
-    """The figures the appendix quotes from a saved result, as text: the fast recipe's accuracy and time
-    to the target, its speed-up over recipe a (a lower bound when a missed the target, and a note
-    saying so), and the article's two data paths compared. Missing recipes (or no result) say so."""
-    keys = ("c_acc", "c_time", "speedup", "a_note", "ips_ratio", "acc_diff")
+    """The figures and sentences the appendix quotes from a saved result, as text: the fast recipe's accuracy,
+    its time to the target and its speed-up over recipe a (a lower bound when a missed the target), recipe a's
+    note, and the article's two data paths compared. Missing recipes (or no result) say so."""
+    keys = ("c_acc", "c_time", "speedup", "c_sentence", "a_note", "ips_ratio", "data_path", "acc_diff")
     if result is None:
         return dict.fromkeys(keys, "(not recorded)")
     s = {k: v["summary"] for k, v in result["recipes"].items()}
@@ -187,23 +267,15 @@ def recorded_figures(result: dict[str, Any] | None) -> dict[str, str]:
         out["c_acc"] = f"{s['c']['final_accuracy']['mean']:.2%}"
         t = s["c"]["time_to_target_s"]
         out["c_time"] = f"{t:.1f}" if t is not None else missing
+        out["c_sentence"] = "In the recorded run " + fast_recipe_sentence(result)
     if "fast_speedup_vs_a" in r and r["fast_speedup_vs_a"]["value"] is not None:
         v = r["fast_speedup_vs_a"]
-        out["speedup"] = ("at least " if v["a_time_is_lower_bound"] else "") + f"{v['value']:.0f}"
+        out["speedup"] = ("at least " if v["a_time_is_lower_bound"] else "") + _times(v["value"])
     if "a" in s:
-        a = s["a"]
-        if a["time_to_target_s"] is None:
-            out["a_note"] = (
-                f"Recipe a had not reached the target after the {max(a['epochs_run'])} epochs it ran "
-                f"({a['final_accuracy']['mean']:.2%} after {a['training_seconds']:.0f} s), so its time to the "
-                "target is at least that: the comparison is conservative."
-            )
-        else:
-            out["a_note"] = (
-                f"Recipe a reached it after {a['time_to_target_s']:.0f} s (epoch {a['epoch_to_target'][0]})."
-            )
+        out["a_note"] = recipe_a_note(result)
     if "article_images_per_second_ratio" in r:
         out["ips_ratio"] = f"{r['article_images_per_second_ratio']['value']:.2f}"
+        out["data_path"] = data_path_sentence(result) or missing
         diff = r["article_accuracy_difference"]["value"]
         out["acc_diff"] = (
             "identical test accuracies after every epoch"
@@ -214,21 +286,12 @@ def recorded_figures(result: dict[str, Any] | None) -> dict[str, str]:
 
 
 def recorded_gpu_sentence(result: dict[str, Any] | None) -> str:
-    """What a saved GPU result says about the fast recipe and the data path, in one or two sentences."""
+    """What a saved GPU result says about the fast recipe and the data path, in two or three sentences."""
     if result is None:
         return "No GPU run is recorded yet, so this build has no GPU figures to show."
     gpu = result["hardware"].get("gpu", "GPU")
-    c = result["recipes"]["c"]["summary"]
-    when = (
-        f"after {c['time_to_target_s']:.2f} s of training"
-        if c["time_to_target_s"] is not None
-        else "not within its schedule"
-    )
-    text = (
-        f"On the recorded GPU ({gpu}) the fast recipe reached the target {when}, with a mean final test accuracy of "
-        f"{c['final_accuracy']['mean']:.2%} over {c['seeds']} seeds."
-    )
-    ratio = ratios(result).get("article_images_per_second_ratio", {}).get("value")
-    if ratio:
-        text += f" There, the article's recipe trained {ratio:.1f} times as many images per second on the in-memory path as through the DataLoader."
-    return text
+    text = f"On the recorded GPU ({gpu}) {fast_recipe_sentence(result)}"
+    if "a" in result["recipes"]:
+        text += " " + recipe_a_note(result)
+    data_path = data_path_sentence(result)
+    return f"{text} {data_path}" if data_path else text
