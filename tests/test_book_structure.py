@@ -16,6 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 CHAPTERS = sorted(BOOK.glob("*.ipynb"))
 
+#: The most lines a reader is shown at once: a visible code cell, or a listing of the package's code
+#: (``tests/test_built_book.py`` holds the listings to it).
+MAX_LINES = 30
+#: Tags that keep a code cell's source out of the HTML book (hide-input folds it away).
+HIDDEN = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+
 #: A code cell that draws a matplotlib figure.
 FIGURE_CELL = re.compile(r"plt\.show\(\)|^fig\s*=|^fig,|\bshow_\w+\(|plot_\w+\(|draw_network\(", re.M)
 CITE = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
@@ -122,3 +128,17 @@ def test_code_fits_the_page(path):
         if len(line) > 88 and "noqa" not in line
     ]
     assert not long, f"{path.name}: lines over 88 characters: {long}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_visible_code_cells_fit_on_a_screen(path):
+    """A reader studies a visible cell as a whole: long ones are split at their steps, and machinery
+    (formatting, glue, tables of results) lives in the package or in hidden cells."""
+    long = {
+        i: len(c["text"].splitlines())
+        for i, c in enumerate(_cells(path))
+        if c["cell_type"] == "code"
+        and not HIDDEN & set(c["metadata"].get("tags", []))
+        and len(c["text"].splitlines()) > MAX_LINES
+    }
+    assert not long, f"{path.name}: visible code cells over {MAX_LINES} lines (cell: lines): {long}"
