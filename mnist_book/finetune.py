@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from mnist_book.checkpoints import cache_key, cached, data_identity, fingerprint
 from mnist_book.data import Split
 from mnist_book.evaluate import loss_and_accuracy
 from mnist_book.models import FLAT_FEATURES, Net
-from mnist_book.train import ARTICLE_RECIPE, TRAINING_CODE, Recipe, fit
+from mnist_book.runs import cached, run_key
+from mnist_book.train import ARTICLE_RECIPE, Recipe, fit
 
 # =========================================================================== Part A: the recipe
 
@@ -239,10 +239,6 @@ def with_old_head(model: nn.Module, pretrained: Net) -> Net:
     return old.eval()
 
 
-#: The code a transfer result depends on (part of its cache key).
-TRANSFER_CODE = (*TRAINING_CODE, make_transfer_model, train_transfer, with_old_head, LinearProbe)
-
-
 def run_transfer(
     method: str,
     pretrained: Net,
@@ -269,16 +265,16 @@ def run_transfer(
             old_head = loss_and_accuracy(with_old_head(model, pretrained), mnist_test, device=device)[1]
         return {"accuracy": accuracy, "old_head_accuracy": old_head, "seconds": seconds}
 
-    key = cache_key(
+    key = run_key(
         f"transfer_{method}_{len(train)}",
         mode,
         method,
-        asdict(plan),
+        plan,
         epochs,
-        data_identity(train),
-        data_identity(test),
-        data_identity(mnist_test),
-        fingerprint(pretrained),
-        TRANSFER_CODE,
+        train,
+        test,
+        mnist_test,
+        pretrained,
+        code=("mnist_book.finetune",),
     )
     return cached(key, compute, verbose=False)

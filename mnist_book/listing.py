@@ -16,7 +16,8 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from mnist_book.train import PER_BATCH_SCHEDULES, PLAIN, Engine, Recipe
+from mnist_book.devices import PLAIN, Engine
+from mnist_book.train import PER_BATCH_SCHEDULES, Recipe
 
 
 def _namespace(recipe: Recipe, engine: Engine) -> dict[str, Any]:

@@ -7,12 +7,11 @@ import torch
 import mnist_book.train as train_mod
 from mnist_book.data import Batches, load_split, subset
 from mnist_book.listing import listing_diff, specialise
-from mnist_book.perturb import background
+from mnist_book.perturb import Augment, background
 from mnist_book.train import (
     ARTICLE_RECIPE,
     PYTORCH_EXAMPLE_RECIPE,
     TUNED_RECIPE,
-    Augment,
     build_model,
     make_optimizer,
     make_scheduler,
@@ -33,7 +32,7 @@ def one_epoch(loop, recipe, data):
     optimizer = make_optimizer(model.parameters(), recipe)
     batches = Batches(data, 32, seed=0, drop_last=True)
     scheduler = make_scheduler(optimizer, recipe, len(batches))
-    augment = Augment(recipe, background(data.images), seed=0) if recipe.augment else None
+    augment = Augment(recipe.max_shift, recipe.max_degrees, background(data.images), seed=0) if recipe.augment else None
     result = loop(model, batches, optimizer, device="cpu", recipe=recipe, scheduler=scheduler, augment=augment)
     return result, model
 
