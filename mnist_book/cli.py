@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import torch
 
-from mnist_book.settings import ENV_DEVICE, ENV_FAST, get_device, is_fast
+from mnist_book.devices import get_device
+from mnist_book.settings import ENV_DEVICE, ENV_FAST, is_fast
 
 
 def _number(kind: type, text: str) -> float:

@@ -36,10 +36,7 @@ from torchvision import datasets, transforms
 from torchvision.datasets.utils import calculate_md5, check_integrity, download_url
 
 from mnist_book.files import atomic_write
-
-ENV_DATA = "MNIST_BOOK_DATA"
-ENV_MIRROR = "MNIST_BOOK_MIRROR"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from mnist_book.settings import ENV_MIRROR, data_root, mirror_setting
 
 #: Seconds to wait on any one network operation before giving up on that source.
 DOWNLOAD_TIMEOUT = 8.0
@@ -66,18 +63,13 @@ class DataError(RuntimeError):
 # --------------------------------------------------------------------------- where files live
 
 
-def data_root() -> Path:
-    """The cache folder: ``MNIST_BOOK_DATA`` if set, else ``data/`` at the repository root."""
-    return Path(os.environ.get(ENV_DATA) or REPO_ROOT / "data").expanduser()
-
-
 def mirror_sources() -> list[str]:
     """The entries of ``MNIST_BOOK_MIRROR``, in order (empty when unset).
 
     Entries are separated by ``os.pathsep``; a URL keeps its own colons
     (``/srv/mnist:https://example.org:8080/mnist/`` is two entries).
     """
-    value = os.environ.get(ENV_MIRROR, "")
+    value = mirror_setting()
     sep = re.escape(os.pathsep)
     url = rf"[A-Za-z][A-Za-z0-9+.\-]*://[^/{sep}]*(?::\d+)?(?:/[^{sep}]*)?"
     return [entry.strip() for entry in re.findall(rf"{url}|[^{sep}]+", value) if entry.strip()]
@@ -179,11 +171,7 @@ def _fetch(cls: type[datasets.MNIST], filename: str, md5: str, target: Path, tim
             return
         except (urllib.error.URLError, OSError, RuntimeError) as err:
             failures.append(f"{url}: {err}")
-    where = (
-        f"{ENV_MIRROR}={os.environ.get(ENV_MIRROR)!r} does not hold it"
-        if mirror_sources()
-        else f"{ENV_MIRROR} is not set"
-    )
+    where = f"{ENV_MIRROR}={mirror_setting()!r} does not hold it" if mirror_sources() else f"{ENV_MIRROR} is not set"
     raise DataError(
         f"Could not get {dataset} {filename}: {where}, and downloading it failed "
         f"(no network, or a firewall?).\n"
@@ -289,12 +277,21 @@ def train_val_split(split: Split, val_size: int = 5000, *, seed: int = 0) -> tup
     return split.take(order[val_size:]), split.take(order[:val_size])
 
 
-def subset(split: Split, n: int, *, seed: int = 0) -> Split:
-    """``n`` samples drawn at random without replacement, the same ones for the same seed."""
-    if n >= len(split):
+def subset_indices(total: int, n: int | None, *, seed: int = 0) -> torch.Tensor:
+    """Positions of ``n`` of ``total`` samples drawn at random without replacement, the same for the
+    same seed (all ``total``, in their order, when ``n`` is None or at least ``total``). The one draw
+    behind :func:`subset`, the command line's DataLoader path and the benchmark's subsets."""
+    if n is None or n >= total:
+        return torch.arange(total)
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+
+
+def subset(split: Split, n: int | None, *, seed: int = 0) -> Split:
+    """``n`` samples drawn at random without replacement, the same ones for the same seed
+    (``split`` itself when ``n`` is None or at least its size)."""
+    if n is None or n >= len(split):
         return split
-    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
-    return split.take(order[:n])
+    return split.take(subset_indices(len(split), n, seed=seed))
 
 
 class Batches:
@@ -315,6 +312,14 @@ class Batches:
     def __len__(self) -> int:
         n = len(self.split)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """What decides the order of the next passes: saved in a checkpoint, so a resumed run shuffles
+        as the uninterrupted one would have."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.split)
@@ -342,6 +347,13 @@ class ShuffleLikeBatches(torch.utils.data.Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """As :meth:`Batches.state_dict`: the generator the next epochs' orders come from."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])
 
     def __iter__(self) -> Iterator[int]:
         return iter(torch.randperm(self.n, generator=self.generator).tolist())

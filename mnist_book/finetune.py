@@ -27,12 +27,12 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn as nn
 
-from mnist_book.checkpoints import cache_key, cached, data_identity, fingerprint
 from mnist_book.data import Batches, Split
 from mnist_book.evaluate import binomial_se, loss_and_accuracy
 from mnist_book.models import FLAT_FEATURES, Net
+from mnist_book.runs import cached, run_key
 from mnist_book.tables import Table
-from mnist_book.train import ARTICLE_RECIPE, TRAINING_CODE, History, Recipe, fit
+from mnist_book.train import ARTICLE_RECIPE, History, Recipe, fit
 
 # =========================================================================== Part A: the recipe
 
@@ -401,9 +401,16 @@ def train_transfer(
     stopper = EarlyStopping(model, plan.patience)
     batches = Rounds(train.to(device), recipe.batch_size, eval_every, seed=recipe.seed)
     model, history = fit(
-        recipe, batches, val, model=model, param_groups=groups, device=device, stop_when=stopper,
-        progress=progress, desc=METHOD_NAMES[method],
-    )  # fmt: skip
+        recipe,
+        batches,
+        val,
+        model=model,
+        param_groups=groups,
+        device=device,
+        stop_when=stopper,
+        progress=progress,
+        desc=METHOD_NAMES[method],
+    )
     stopper.restore()
     steps = len(history) * eval_every
     return TransferRun(model.eval(), history, stopper.best_round * eval_every, steps, stopper.plateaued(len(history)))
@@ -416,20 +423,6 @@ def with_old_head(model: nn.Module, pretrained: Net) -> Net:
     old = copy.deepcopy(model)
     old.fc2.load_state_dict(pretrained.fc2.state_dict())
     return old.eval()
-
-
-#: The code a transfer result depends on (part of its cache key).
-TRANSFER_CODE = (
-    *TRAINING_CODE,
-    stratified_index,
-    hold_out,
-    Rounds,
-    EarlyStopping,
-    make_transfer_model,
-    train_transfer,
-    with_old_head,
-    LinearProbe,
-)
 
 
 def run_transfer(
@@ -471,20 +464,18 @@ def run_transfer(
 
     # What decides this run: not the other budgets of the plan, nor their validation intervals.
     settings = {k: v for k, v in asdict(plan).items() if k not in ("budgets", "eval_every")}
-    key = cache_key(
+    key = run_key(
         f"transfer_{method}_{len(train)}",
         mode,
         method,
         settings,
         eval_every,
-        data_identity(train),
-        data_identity(val),
-        data_identity(test),
-        data_identity(mnist_test),
-        fingerprint(pretrained),
-        TRANSFER_CODE,
-        run_transfer,  # what is measured, and on what
-        torch.__version__,
+        train,
+        val,
+        test,
+        mnist_test,
+        pretrained,
+        code=("mnist_book.finetune",),  # its code and everything it imports: the training, the measuring
     )
     return cached(key, compute, verbose=False)
 

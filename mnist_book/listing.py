@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from mnist_book.train import PER_BATCH_SCHEDULES, PLAIN, Engine, Recipe
+from mnist_book.devices import PLAIN, Engine
+from mnist_book.train import PER_BATCH_SCHEDULES, Recipe
 
 _UNKNOWN = object()
 

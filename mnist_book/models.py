@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import torch
@@ -111,11 +111,9 @@ class ArticleNet(nn.Module):
 class FastNet(nn.Module):
     """conv 5x5 stride 2 -> BN -> ReLU, then twice conv 3x3 -> max-pool 2 -> BN -> ReLU, then fc to 10.
 
-    Returns logits. ``Net`` spends about 12 million multiply-adds on every image, most of them in
-    ``conv2`` at full 24x24 resolution; ``FastNet`` about 1.9 million: it halves the resolution in
-    its first layer and pools after every convolution. Pooling comes before batch norm and ReLU so
-    that both run on a quarter of the values (ReLU commutes with max-pooling; batch norm learns
-    its statistics after the pool).
+    Returns logits. ``Net`` spends about 12 million multiply-adds on every image, most in ``conv2`` at
+    24x24; ``FastNet`` about 1.9 million: it halves the resolution in its first layer and pools after
+    every convolution, before batch norm and ReLU, so that both run on a quarter of the values.
     """
 
     def __init__(self, widths: tuple[int, int, int] = (16, 32, 64)) -> None:
@@ -132,8 +130,11 @@ class FastNet(nn.Module):
         self.bn3 = nn.BatchNorm2d(c3)
         self.fc = nn.Linear(c3 * 3 * 3, 10)
 
+    def first_layer(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, 16, 14, 14)
+        return F.relu(self.bn1(self.conv1(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28)
-        x = F.relu(self.bn1(self.conv1(x)))  # (B, 16, 14, 14)
+        x = self.first_layer(x)  # (B, 16, 14, 14)
         x = F.relu(self.bn2(F.max_pool2d(self.conv2(x), 2)))  # (B, 32, 7, 7)
         x = F.relu(self.bn3(F.max_pool2d(self.conv3(x), 2)))  # (B, 64, 3, 3): the pool drops row/column 7
         return self.fc(torch.flatten(x, 1))  # (B, 576) -> (B, 10) logits
@@ -166,6 +167,43 @@ class LeNet5(nn.Module):
 
 #: The networks a recipe or a checkpoint may name.
 NETWORKS: dict[str, type[nn.Module]] = {"Net": Net, "FastNet": FastNet, "ArticleNet": ArticleNet}
+
+
+class Options(Mapping[str, Any]):
+    """A network's constructor options as a recipe keeps them (``Recipe.network_options``): a read-only
+    mapping, hashable, equal to the dict with the same items (lists become tuples, so that every
+    value can be hashed)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> None:
+        pairs = dict(items).items()
+        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in pairs))
+        object.__setattr__(self, "_items", frozen)
+
+    def __getitem__(self, key: str) -> Any:
+        return dict(self._items)[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self._items) == dict(other)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("A recipe's network options cannot change: use Recipe.changed(network_options=...).")
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        return Options, (dict(self._items),)
+
+    def __repr__(self) -> str:
+        return repr(dict(self._items))
 
 
 def build_network(name: str, **options: Any) -> nn.Module:

@@ -75,3 +75,25 @@ def random_affine(
     degrees = (torch.rand(b, generator=generator) * 2 - 1) * max_degrees  # (B,)
     shifts = torch.randint(-max_shift, max_shift + 1, (b, 2), generator=generator)  # (B, 2) pixels
     return affine_images(images, degrees, shifts, fill=fill)
+
+
+class Augment:
+    """A recipe's augmentation: every batch moved by up to ``max_shift`` pixels and turned by up to
+    ``max_degrees`` at random (:func:`random_affine`), from a generator of its own (seeded with
+    ``seed + 1``), so that switching it on does not change the other random draws."""
+
+    def __init__(self, max_shift: int, max_degrees: float, fill: float, seed: int) -> None:
+        self.max_shift, self.max_degrees, self.fill = max_shift, max_degrees, fill
+        self.generator = torch.Generator().manual_seed(seed + 1)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return random_affine(
+            images, max_shift=self.max_shift, max_degrees=self.max_degrees, fill=self.fill, generator=self.generator
+        )
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The generator the next moves and turns come from (a checkpoint saves it)."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])

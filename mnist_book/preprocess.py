@@ -22,7 +22,7 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -44,6 +44,23 @@ BOX, FIELD = 20, 28
 CENTRE_OF_MASS = (14.0, 14.0)
 #: Ink must differ from the paper by at least this (on a 0-1 scale, about 20 grey levels).
 MIN_CONTRAST = 0.08
+#: The paper's level is read from a frame of 1/BORDER of each side (at least one pixel).
+BORDER = 20
+
+
+def page_constants() -> dict[str, Any]:
+    """The numbers the HTML book's digit pad (``book/_static/digit-pad.js``) preprocesses with: the
+    build writes them into the page from here, so that the pad and this module cannot drift apart."""
+    return {
+        "mean": MNIST_MEAN,
+        "std": MNIST_STD,
+        "box": BOX,
+        "field": FIELD,
+        "centre": list(CENTRE_OF_MASS),
+        "minContrast": MIN_CONTRAST,
+        "border": BORDER,
+    }
+
 
 ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image | np.ndarray
 
@@ -168,7 +185,7 @@ def to_grey(image: Image.Image) -> np.ndarray:
 def _border(x: np.ndarray) -> np.ndarray:
     """The pixels of the outer frame (5% of each side, at least one pixel): mostly paper."""
     h, w = x.shape
-    bh, bw = max(1, h // 20), max(1, w // 20)
+    bh, bw = max(1, h // BORDER), max(1, w // BORDER)
     return np.concatenate([x[:bh].ravel(), x[-bh:].ravel(), x[:, :bw].ravel(), x[:, -bw:].ravel()])
 
 
@@ -227,14 +244,23 @@ def fit_in_box(digit: np.ndarray, box: int = BOX) -> np.ndarray:
 
 def centre_by_mass(digit: np.ndarray, field: int = FIELD, centre: tuple[float, float] = CENTRE_OF_MASS) -> np.ndarray:
     """Paste ``digit`` into a ``field`` x ``field`` black image so that its centre of mass lands on
-    ``centre`` (rounded to whole pixels, and kept inside the field)."""
+    ``centre`` (rounded to whole pixels, and kept inside the field).
+
+    The sums run in float32, one after the other in index order (``cumsum``, not NumPy's pairwise
+    ``sum``), so that the digit pad's JavaScript, which adds in the same order, gets the same bits."""
     h, w = digit.shape
-    mass = digit.sum()
-    rows, cols = np.arange(h), np.arange(w)
-    com_r = (digit.sum(1) * rows).sum() / mass
-    com_c = (digit.sum(0) * cols).sum() / mass
-    top = int(np.clip(round(centre[0] - com_r), 0, field - h))
-    left = int(np.clip(round(centre[1] - com_c), 0, field - w))
+    digit = digit.astype(np.float32)
+
+    def total(x: np.ndarray) -> np.float32:
+        return np.cumsum(x, dtype=np.float32)[-1]
+
+    row_sums = np.cumsum(digit, axis=1, dtype=np.float32)[:, -1]  # each row, left to right
+    col_sums = np.cumsum(digit, axis=0, dtype=np.float32)[-1]  # each column, top to bottom
+    mass = total(row_sums)
+    com_r = total(row_sums * np.arange(h, dtype=np.float32)) / mass
+    com_c = total(col_sums * np.arange(w, dtype=np.float32)) / mass
+    top = int(np.clip(round(np.float32(centre[0]) - com_r), 0, field - h))
+    left = int(np.clip(round(np.float32(centre[1]) - com_c), 0, field - w))
     out = np.zeros((field, field), dtype=np.float32)
     out[top : top + h, left : left + w] = digit
     return out

@@ -15,22 +15,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
+from mnist_book.devices import sync
+from mnist_book.settings import REPO_ROOT
 
 # --------------------------------------------------------------------------- clocks and memory
-
-
-def sync(device: torch.device) -> None:
-    """Wait until ``device`` has done the work queued on it (CUDA runs asynchronously): then read a clock."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _rss_bytes() -> int | None:

@@ -8,21 +8,18 @@
   recipes is data in the recipe, not code in a second loop.
 - :func:`fit` runs a recipe for its epochs: it builds the network, optimiser and schedule,
   validates after every epoch, records a :class:`History` and saves a checkpoint
-  (:mod:`mnist_book.checkpoints`) that resumes exactly. :func:`cached_fit` does the same through
-  the data cache, so that a rebuild of the book loads a run instead of repeating it.
+  (:mod:`mnist_book.checkpoints`) that resumes exactly.
 - :class:`Engine` says how a model runs on its device (memory layout, bfloat16, ``torch.compile``).
-- ``python -m mnist_book.train --help``: the same from the command line.
+
+The cache of runs and the book's named runs are in :mod:`mnist_book.runs`;
+``python -m mnist_book.train --help`` (:mod:`mnist_book.train_cli`) trains from the command line.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime as _dt
-import json
-import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,30 +30,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from mnist_book import checkpoints
-from mnist_book.checkpoints import (
-    CheckpointError,
-    cache_key,
-    cache_path,
-    data_identity,
-    fingerprint,
-)
-from mnist_book.cli import add_settings_arguments, in_range, positive, settings_from
-from mnist_book.data import (
-    Batches,
-    DataError,
-    Split,
-    data_root,
-    load_split,
-    mnist_loader,
-    subset,
-    train_val_split,
-)
-from mnist_book.evaluate import loss_and_accuracy, predict
+from mnist_book.checkpoints import CheckpointError
+from mnist_book.data import Batches, Split
+from mnist_book.devices import PLAIN, Engine, get_device, sync
+from mnist_book.evaluate import loss_and_accuracy
 from mnist_book.files import atomic_save
-from mnist_book.models import NETWORKS, build_network
-from mnist_book.perturb import affine_images, background, random_affine
-from mnist_book.profiling import sync
-from mnist_book.settings import get_device, retrain
+from mnist_book.models import NETWORKS, Options, build_network
+from mnist_book.perturb import Augment, background
 
 OPTIMIZERS = ("sgd", "adadelta", "adam")
 #: ``step`` moves the rate after every epoch; ``onecycle`` and ``cosine`` after every batch.
@@ -79,7 +59,7 @@ class Recipe:
     """
 
     network: str = "Net"
-    network_options: dict[str, Any] = field(default_factory=dict)
+    network_options: Mapping[str, Any] = Options()  # read-only: see Options
     optimizer: str = "sgd"
     lr: float = 0.01
     momentum: float = 0.9
@@ -98,6 +78,7 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "network_options", Options(self.network_options))
         problems = []
         if self.network not in NETWORKS:
             problems.append(f"network must be one of {', '.join(NETWORKS)}, not {self.network!r}")
@@ -132,6 +113,10 @@ class Recipe:
         elif changes.get("network", self.network) != self.network:
             changes["network_options"] = {}
         return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain data (the network options as a dict): for checkpoints and JSON."""
+        return {**asdict(self), "network_options": dict(self.network_options)}
 
     def __str__(self) -> str:
         """The settings that differ from a plain recipe, e.g. ``Recipe(lr=0.05, schedule='onecycle')``."""
@@ -245,58 +230,6 @@ def learning_rates(recipe: Recipe, steps_per_epoch: int) -> list[float]:
         if scheduler is not None and recipe.schedule not in PER_BATCH_SCHEDULES:
             scheduler.step()
     return rates
-
-
-class Augment:
-    """The recipe's augmentation: every batch moved and turned at random (:func:`random_affine`),
-    from a generator of its own, so that switching it on does not change the other random draws."""
-
-    def __init__(self, recipe: Recipe, fill: float, seed: int) -> None:
-        self.recipe, self.fill = recipe, fill
-        self.generator = torch.Generator().manual_seed(seed + 1)
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        r = self.recipe
-        return random_affine(
-            images, max_shift=r.max_shift, max_degrees=r.max_degrees, fill=self.fill, generator=self.generator
-        )
-
-
-# --------------------------------------------------------------------------- how it runs
-
-
-@dataclass(frozen=True)
-class Engine:
-    """How a model runs, apart from what it computes: memory layout, autocast precision, ``torch.compile``."""
-
-    channels_last: bool = False
-    autocast: torch.dtype | None = None
-    compile: bool = False
-
-    def autocast_context(self, device: torch.device) -> contextlib.AbstractContextManager:
-        if self.autocast is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=self.autocast)
-
-    def describe(self) -> dict[str, object]:
-        autocast = str(self.autocast).removeprefix("torch.") if self.autocast is not None else None
-        return {"channels_last": self.channels_last, "autocast": autocast, "compile": self.compile}
-
-
-#: As published: float32, the default memory layout, no compilation.
-PLAIN = Engine()
-
-
-def engine_for(device: torch.device | str, *, compile: bool | None = None) -> Engine:
-    """The book's fast engine: channels-last everywhere; bfloat16 autocast and ``torch.compile`` on CUDA.
-
-    The CPU stays in float32 (not every CPU has fast bfloat16); ``compile=None`` means "on CUDA
-    only" because on a CPU the compilation takes longer than it saves in one epoch.
-    """
-    cuda = torch.device(device).type == "cuda"
-    return Engine(
-        channels_last=True, autocast=torch.bfloat16 if cuda else None, compile=cuda if compile is None else compile
-    )
 
 
 # --------------------------------------------------------------------------- history
@@ -449,13 +382,13 @@ def fit(
     if recipe.augment:
         if split is None:
             raise ValueError("Augmentation needs the training data in memory (a Split or Batches), not a DataLoader.")
-        augment = Augment(recipe, background(split.images), recipe.seed)
+        augment = Augment(recipe.max_shift, recipe.max_degrees, background(split.images), recipe.seed)
     history, start = History(), 0
     if resume_from is not None:
         ckpt = resume_from if isinstance(resume_from, dict) else checkpoints.load_checkpoint(resume_from)
-        if ckpt["recipe"] != asdict(recipe):
+        if ckpt["recipe"] != recipe.to_dict():
             raise CheckpointError(
-                f"The checkpoint was trained with {ckpt['recipe']}, not with {asdict(recipe)}: "
+                f"The checkpoint was trained with {ckpt['recipe']}, not with {recipe.to_dict()}: "
                 "resume it with the recipe it was started with."
             )
         checkpoints.restore_model(ckpt, model)
@@ -515,311 +448,7 @@ def fit(
     return Trained(model, history)
 
 
-# --------------------------------------------------------------------------- runs kept in the cache
+if __name__ == "__main__":  # python -m mnist_book.train: the command line lives in train_cli
+    from mnist_book.train_cli import cli
 
-
-class CachedRun(NamedTuple):
-    """A run from :func:`cached_fit`: the model, its history, its checkpoint (and its file), and
-    whether it was loaded from the cache rather than trained."""
-
-    model: nn.Module
-    history: History
-    checkpoint: dict[str, Any]
-    path: Path
-    loaded: bool
-
-
-#: What the cache key of a run includes besides its recipe and data: the code that trains it.
-TRAINING_CODE = (
-    Recipe,
-    build_model,
-    make_optimizer,
-    make_scheduler,
-    Augment,
-    train_one_epoch,
-    fit,
-    Batches,
-    random_affine,
-    affine_images,
-    *NETWORKS.values(),
-)
-
-
-def run_key(
-    name: str,
-    mode: str,
-    recipe: Recipe,
-    train: Split,
-    val: Split | None,
-    model: nn.Module | None = None,
-    engine: Engine = PLAIN,
-) -> str:
-    """The cache key of a run: its name and mode, and what decides its result (recipe, data, starting
-    weights when given, the engine, the training code and PyTorch's version)."""
-    start = fingerprint(model) if model is not None else None
-    layout = engine.describe() if engine != PLAIN else None
-    return cache_key(
-        name, mode, recipe, data_identity(train), data_identity(val), start, layout, TRAINING_CODE, torch.__version__
-    )
-
-
-def cached_fit(
-    name: str,
-    recipe: Recipe,
-    train: Split,
-    val: Split | None = None,
-    *,
-    mode: str,
-    model: nn.Module | None = None,
-    device: torch.device | str | None = None,
-    engine: Engine = PLAIN,
-    progress: bool = True,
-    verbose: bool = True,
-) -> CachedRun:
-    """:func:`fit`, kept in the data cache: the stored run when the same run (:func:`run_key`) was
-    made before, finished from its checkpoint when it was interrupted, trained otherwise.
-
-    ``MNIST_BOOK_RETRAIN=1`` trains afresh whatever the cache holds. Returns the model in eval mode.
-    """
-    device = torch.device(device) if device is not None else get_device()
-    path = cache_path(run_key(name, mode, recipe, train, val, model, engine))
-    say = print if verbose else (lambda *a, **k: None)
-    ckpt = None
-    if path.is_file() and not retrain():
-        try:
-            ckpt = checkpoints.load_checkpoint(path)
-        except CheckpointError as err:
-            say(f"{err}\nTraining {name} again.")
-    if ckpt is not None and ckpt["epoch"] >= recipe.epochs:
-        model = checkpoints.restore_model(ckpt, model).to(device).eval()
-        trained = ckpt.get("trained", "an earlier build")
-        minutes = sum(ckpt["history"]["seconds"]) / 60
-        say(
-            f"Loaded {name} from the data cache: trained {trained} ({minutes:.1f} minutes); "
-            "MNIST_BOOK_RETRAIN=1 trains it again."
-        )
-        return CachedRun(model, History.from_dict(ckpt["history"]), ckpt, path, loaded=True)
-    if ckpt is not None:
-        say(f"{name} stopped after epoch {ckpt['epoch']} of {recipe.epochs}: finishing it.")
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    extra = {
-        "name": name,
-        "trained": stamp,
-        "device": str(device),
-        "train_size": len(train),
-        "val_size": len(val) if val is not None else 0,
-    }
-    model, history = fit(
-        recipe,
-        train,
-        val,
-        model=model,
-        device=device,
-        engine=engine,
-        checkpoint_path=path,
-        resume_from=ckpt,
-        mode=mode,
-        progress=progress,
-        desc=name,
-        extra=extra,
-    )
-    return CachedRun(model.eval(), history, checkpoints.load_checkpoint(path), path, loaded=False)
-
-
-# --------------------------------------------------------------------------- chapter 5's model
-
-
-#: Training images held out for validation (the same 5,000 in every chapter: seed 0).
-HELD_OUT = 5000
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """One of the book's runs that several chapters use: its mode, recipe and data sizes."""
-
-    mode: str  # "fast" or "full"
-    recipe: Recipe
-    train_size: int | None  # None: every training image not held out
-    val_size: int  # validation images used (out of the 5,000 held out)
-
-
-def reference_plan(fast: bool, recipe: Recipe = ARTICLE_RECIPE) -> RunPlan:
-    """``recipe`` on the 55,000 training images not held out (full), or one epoch on 5,000 (fast)."""
-    if fast:
-        return RunPlan("fast", recipe.changed(epochs=1), train_size=5000, val_size=1000)
-    return RunPlan("full", recipe, train_size=None, val_size=HELD_OUT)
-
-
-def reference_data(plan: RunPlan, device: torch.device | str = "cpu") -> tuple[Split, Split]:
-    """The training and validation splits of ``plan``: MNIST's training set minus 5,000 held out."""
-    train, val = train_val_split(load_split("mnist", train=True, device=device), HELD_OUT, seed=0)
-    if plan.train_size is not None:
-        train = subset(train, plan.train_size, seed=0)
-    return train, subset(val, plan.val_size, seed=0)
-
-
-def reference_run(fast: bool, *, device: torch.device | str | None = None, progress: bool = True) -> CachedRun:
-    """Chapter 5's run, which chapters 6 and 7 load: from the data cache when it is there, else trained."""
-    device = torch.device(device) if device is not None else get_device()
-    plan = reference_plan(fast)
-    train, val = reference_data(plan, device)
-    torch.manual_seed(plan.recipe.seed)  # the initial weights (fit seeds again for the dropout masks)
-    model = build_model(plan.recipe)
-    return cached_fit(
-        "chapter5", plan.recipe, train, val, mode=plan.mode, model=model, device=device, progress=progress
-    )
-
-
-def tuned_run(fast: bool, *, device: torch.device | str | None = None, progress: bool = True) -> CachedRun:
-    """Chapter 7.1's final model, which 7.3 reads handwriting with: :data:`TUNED_RECIPE` on the
-    same data as chapter 5's run, on the book's engine (channels-last; bfloat16 on a GPU), from the
-    data cache when it is there, else trained."""
-    device = torch.device(device) if device is not None else get_device()
-    plan = reference_plan(fast, TUNED_RECIPE)
-    train, val = reference_data(plan, device)
-    engine = engine_for(device, compile=False)
-    return cached_fit("tuned", plan.recipe, train, val, mode=plan.mode, device=device, engine=engine, progress=progress)
-
-
-def load_reference_model(
-    fast: bool, *, device: torch.device | str | None = None, progress: bool = True
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Chapter 5's model (eval mode) and its checkpoint: see :func:`reference_run`."""
-    run = reference_run(fast, device=device, progress=progress)
-    return run.model, run.checkpoint
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m mnist_book.train",
-        description="Train one of the book's recipes on MNIST, save a checkpoint, and print the test accuracy.",
-        epilog="Flags after --recipe change that recipe; unset flags keep its values.",
-    )
-    p.add_argument(
-        "--recipe", choices=RECIPES, default="article", help="the recipe to start from (default: %(default)s)"
-    )
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="optimiser")
-    p.add_argument("--lr", type=positive(float), default=None, help="learning rate (the peak, for one-cycle)")
-    p.add_argument("--momentum", type=in_range(0, 1), default=None, help="SGD momentum")
-    p.add_argument(
-        "--gamma",
-        type=in_range(0, 1, include_low=False, include_high=True),
-        default=None,
-        help="StepLR: multiply the learning rate by this after every epoch",
-    )
-    p.add_argument("--epochs", type=positive(int), default=None, help="passes over the data")
-    p.add_argument("--batch-size", type=positive(int), default=None, help="images per step")
-    p.add_argument("--seed", type=int, default=0, help="seeds weights, dropout, batch order (default: %(default)s)")
-    add_settings_arguments(p, fast_help="a quick check: one epoch on 2,000 images (or --subset), tested on 1,000")
-    p.add_argument(
-        "--data",
-        choices=["batches", "loader"],
-        default="batches",
-        help="in-memory Batches (fast, the default) or a torchvision DataLoader",
-    )
-    p.add_argument(
-        "--subset", type=positive(int), default=None, help="train on this many random images (default: all 60,000)"
-    )
-    p.add_argument(
-        "--output", type=Path, default=None, help="checkpoint file (default: <data cache>/checkpoints/cli_net.pt)"
-    )
-    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the result here as JSON")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return p
-
-
-def recipe_from_args(args: argparse.Namespace, fast: bool) -> Recipe:
-    """The named recipe with the flags' changes (``--gamma`` switches to a per-epoch StepLR)."""
-    changes: dict[str, Any] = {"seed": args.seed}
-    for flag, name in (
-        ("optimizer", "optimizer"),
-        ("lr", "lr"),
-        ("momentum", "momentum"),
-        ("epochs", "epochs"),
-        ("batch_size", "batch_size"),
-    ):
-        if getattr(args, flag) is not None:
-            changes[name] = getattr(args, flag)
-    if args.gamma is not None:
-        changes.update(schedule="step", gamma=args.gamma)
-    if fast:
-        changes["epochs"] = 1
-    return RECIPES[args.recipe].changed(**changes)
-
-
-def main(argv: list[str] | None = None) -> float:
-    """Command-line entry point; returns the test accuracy (a fraction)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    device, fast = settings_from(parser, args)
-    output = args.output if args.output is not None else data_root() / "checkpoints" / "cli_net.pt"
-    for flag, path in (("--output", output), ("--json", args.json)):
-        if path is not None and path.is_dir():
-            parser.error(f"argument {flag}: {path} is a folder; give a file name such as {path / 'result'}")
-    try:
-        recipe = recipe_from_args(args, fast)
-    except ValueError as err:
-        parser.error(str(err))
-    if recipe.augment and args.data == "loader":
-        parser.error(f"--recipe {args.recipe} augments its images, which needs --data batches")
-    train_size = args.subset if args.subset is not None else (2000 if fast else None)
-    try:
-        train = load_split("mnist", train=True, device=device)
-        test = load_split("mnist", train=False, device=device)
-    except DataError as err:
-        parser.exit(1, f"{parser.prog}: error: {err}\n")
-    if train_size is not None:
-        train = subset(train, train_size, seed=args.seed)
-    if fast:
-        test = subset(test, 1000, seed=0)
-    data: Split | BatchSource = train
-    if args.data == "loader":  # the same images subset() picked, through PIL and transforms
-        order = torch.randperm(60000, generator=torch.Generator().manual_seed(args.seed))
-        indices = order[:train_size].tolist() if train_size is not None else None
-        data = mnist_loader(recipe.batch_size, indices=indices, seed=recipe.seed)
-    mode = "fast" if fast else "full" if train_size is None else f"subset-{train_size}"
-    print(f"Training {len(train):,} images with {recipe} on {device}.")
-    engine = engine_for(device, compile=False)  # channels-last; bfloat16 on a GPU
-    model, history = fit(
-        recipe,
-        data,
-        device=device,
-        engine=engine,
-        checkpoint_path=output,
-        mode=mode,
-        progress=not args.no_progress,
-        extra={"train_size": len(train)},
-    )
-    result = predict(model, test, device=device)
-    ckpt = checkpoints.load_checkpoint(output)
-    ckpt["test_accuracy"] = result.accuracy
-    atomic_save(ckpt, output)
-    print(f"Saved checkpoint to {output}")
-    print(f"Test accuracy: {100 * result.accuracy:.2f}% ({result.correct:,}/{len(result.labels):,})")
-    if args.json is not None:
-        summary = {
-            "test_accuracy": result.accuracy,
-            "test_correct": result.correct,
-            "test_images": len(result.labels),
-            "train_images": len(train),
-            "training_seconds": sum(history.train_seconds),
-            "recipe": asdict(recipe),
-            "engine": engine.describe(),
-            "device": str(device),
-            "mode": mode,
-            "checkpoint": str(output),
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"Wrote {args.json}")
-    return result.accuracy
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    cli()

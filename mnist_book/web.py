@@ -15,20 +15,22 @@ Chapter 7.3 exports to :func:`reader_path` (in the data cache); the book's Sphin
 from __future__ import annotations
 
 import copy
+import importlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from mnist_book.data import Split, data_root, load_split
+from mnist_book.data import Split, load_split
 from mnist_book.evaluate import predict
 from mnist_book.files import atomic_write
 from mnist_book.models import FastNet
+from mnist_book.runs import CachedRun, cached_fit
+from mnist_book.settings import data_root
 from mnist_book.tables import Table
-from mnist_book.train import FAST_RECIPE, CachedRun, build_model, cached_fit
+from mnist_book.train import FAST_RECIPE, build_model
 
 #: The file name the page loads (from ``_static/``).
 MODEL_NAME = "digit-reader.onnx"
@@ -38,6 +40,23 @@ INPUT, OUTPUTS = "image", ("logits", "conv1")
 
 class ReaderFileError(ValueError):
     """An ONNX file that is missing, unreadable, or not the book's digit reader."""
+
+
+class RuntimeMissingError(RuntimeError):
+    """The ONNX tools (``onnx``, ``onnxscript``, ``onnxruntime``) are not installed, or ONNX Runtime
+    cannot run the file: the message says which and what to do."""
+
+
+def _onnx_module(name: str) -> Any:
+    """``import name``, or a :class:`RuntimeMissingError` saying how to install it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise RuntimeMissingError(
+            f"Exporting and checking the digit reader needs the package {name!r}, which is not installed "
+            f"({err}). Install the book's requirements (pip install -r requirements.txt), or just "
+            f"pip install {name}."
+        ) from None
 
 
 def reader_path() -> Path:
@@ -66,14 +85,15 @@ class DigitReader(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        maps = F.relu(self.net.bn1(self.net.conv1(x)))  # (B, C, 14, 14): what the pad draws
-        return self.net(x), maps
+        return self.net(x), self.net.first_layer(x)  # maps (B, C, 14, 14): what the pad draws
 
 
 def export_reader(net: FastNet, path: str | Path) -> Path:
     """Write ``net`` (in eval mode, on the CPU) as an ONNX file any batch size can run through; all of
     it or nothing (an interrupted export leaves the previous file as it was). ``net`` is not changed."""
     path = Path(path)
+    for needed in ("onnx", "onnxscript"):  # torch.onnx's exporter imports them
+        _onnx_module(needed)
     reader = DigitReader(copy.deepcopy(net)).cpu().eval()
     example = torch.zeros(2, 1, 28, 28)  # a batch of 2: 1 would be taken as a fixed size
     with atomic_write(path) as tmp:
@@ -95,9 +115,7 @@ def export_reader(net: FastNet, path: str | Path) -> Path:
 def load_reader(path: str | Path) -> Any:
     """An ONNX Runtime session for the book's digit reader at ``path``; :class:`ReaderFileError` when
     the file is missing, damaged, or a network with other inputs or outputs."""
-    import onnx
-    import onnxruntime
-
+    onnx, onnxruntime = _onnx_module("onnx"), _onnx_module("onnxruntime")
     path = Path(path)
     if not path.is_file():
         raise ReaderFileError(f"There is no ONNX file at {path}: export one with mnist_book.web.export_reader.")
@@ -116,7 +134,14 @@ def load_reader(path: str | Path) -> Any:
             f"{path} is an ONNX model, but not the book's digit reader: it takes {inputs} and gives {outputs}, "
             f"where the page expects one input {INPUT!r} of shape (N, 1, 28, 28) and the outputs {list(OUTPUTS)}."
         )
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as err:  # an operator or opset this ONNX Runtime does not know, a broken install
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RuntimeMissingError(
+            f"ONNX Runtime {getattr(onnxruntime, '__version__', '?')} could not open {path}: {first}. "
+            "Install the version requirements.txt asks for, or export the reader again."
+        ) from err
 
 
 def read_digits(session: Any, images: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

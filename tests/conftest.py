@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from mnist_book.data import Split, load_split, subset
+from mnist_book.devices import get_device
+
 
 @pytest.fixture
 def one_thread() -> Iterator[None]:
@@ -17,3 +20,25 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny() -> Split:
+    """192 MNIST training images: enough for a few steps of every recipe."""
+    return subset(load_split("mnist", train=True), 192, seed=1)
+
+
+@pytest.fixture(scope="session")
+def same_weights():
+    """``same_weights(a, b)`` asserts two models hold the same weights: bit for bit on the CPU, within
+    float32 rounding on a GPU (whose kernels may sum in another order from run to run)."""
+
+    def check(a: torch.nn.Module, b: torch.nn.Module) -> None:
+        exact = get_device().type == "cpu"
+        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+            if exact:
+                assert torch.equal(x.cpu(), y.cpu()), name
+            else:
+                torch.testing.assert_close(x.cpu(), y.cpu(), rtol=1e-5, atol=1e-6, msg=name)
+
+    return check

@@ -32,10 +32,11 @@ from mnist_book.bench import (
     time_to_target,
 )
 from mnist_book.bench.__main__ import main
+from mnist_book.bench.run import cudnn_autotuner
 from mnist_book.data import Batches, Split
+from mnist_book.devices import get_device
 from mnist_book.models import FastNet
 from mnist_book.profiling import PeakMemory, choose_threads, time_phases
-from mnist_book.settings import get_device
 from mnist_book.train import FAST_RECIPE, make_optimizer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -299,3 +300,14 @@ def test_time_interleaved_takes_turns_and_times_only_after_the_warmup():
     assert min(timed["sleeps"]) >= 0.02 > max(timed["idle"])
     with pytest.raises(ValueError, match="at least one"):
         time_interleaved({"a": lambda: None}, rounds=0)
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_cudnn_autotuner_is_set_back(on):
+    """The benchmark switches cuDNN's autotuner per recipe; whatever it was before comes back, also after an error."""
+    before = torch.backends.cudnn.benchmark
+    with pytest.raises(RuntimeError):
+        with cudnn_autotuner(on):
+            assert torch.backends.cudnn.benchmark is on
+            raise RuntimeError("a recipe failed")
+    assert torch.backends.cudnn.benchmark is before

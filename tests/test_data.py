@@ -17,7 +17,8 @@ import torch
 from torchvision import datasets, transforms
 
 from mnist_book import data
-from mnist_book.settings import get_device
+from mnist_book.devices import get_device
+from mnist_book.settings import ENV_MIRROR
 
 MNIST_FILES = [name for name, _ in datasets.MNIST.resources]
 
@@ -147,7 +148,7 @@ def test_mirror_layouts(layout, tmp_path, monkeypatch):
     for name in MNIST_FILES:
         shutil.copy(source / name, target / name)
     mirror.chmod(0o555)  # read-only: nothing may be written into a mirror
-    monkeypatch.setenv(data.ENV_MIRROR, os.pathsep.join([str(tmp_path / "missing"), str(mirror)]))
+    monkeypatch.setenv(ENV_MIRROR, os.pathsep.join([str(tmp_path / "missing"), str(mirror)]))
     ds = data.mnist(train=False, root=tmp_path / "cache")
     assert len(ds) == 10_000 and ds.targets[:3].tolist() == [7, 2, 1]
     assert sorted(p.name for p in target.iterdir()) == sorted(MNIST_FILES)
@@ -165,7 +166,7 @@ def test_damaged_mirror_file_gives_clear_error_and_leaves_cache_clean(tmp_path, 
     expected = dict(datasets.MNIST.resources)["t10k-images-idx3-ubyte.gz"]
     cache = tmp_path / "cache"
 
-    monkeypatch.setenv(data.ENV_MIRROR, str(bad))
+    monkeypatch.setenv(ENV_MIRROR, str(bad))
     with pytest.raises(data.DataError) as info:
         data.mnist(train=False, root=cache)
     message = str(info.value)
@@ -174,13 +175,13 @@ def test_damaged_mirror_file_gives_clear_error_and_leaves_cache_clean(tmp_path, 
     assert not (raw / "t10k-images-idx3-ubyte.gz").exists()
     assert not [p for p in raw.iterdir() if "partial" in p.name or p.name.startswith(".")]
 
-    monkeypatch.setenv(data.ENV_MIRROR, str(source))  # a correct mirror afterwards works
+    monkeypatch.setenv(ENV_MIRROR, str(source))  # a correct mirror afterwards works
     assert len(data.mnist(train=False, root=cache)) == 10_000
 
 
 def test_truncated_cache_files_are_replaced(tmp_path, monkeypatch):
     source = _mirror_folder()
-    monkeypatch.setenv(data.ENV_MIRROR, str(source))
+    monkeypatch.setenv(ENV_MIRROR, str(source))
     cache = tmp_path / "cache"
     data.mnist(train=False, root=cache)
     raw = cache / "MNIST" / "raw"
@@ -227,7 +228,7 @@ def unreachable_mirrors(monkeypatch):
 
 
 def test_no_network_and_no_mirror_fails_fast_naming_the_setting(tmp_path, monkeypatch, unreachable_mirrors):
-    monkeypatch.delenv(data.ENV_MIRROR, raising=False)
+    monkeypatch.delenv(ENV_MIRROR, raising=False)
     start = time.monotonic()
     with pytest.raises(data.DataError) as info:
         data.mnist(train=False, root=tmp_path / "cache")
@@ -253,23 +254,16 @@ def test_url_mirror_is_tried_before_torchvision(tmp_path, monkeypatch, unreachab
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setenv(data.ENV_MIRROR, f"http://127.0.0.1:{server.server_address[1]}/")
+        monkeypatch.setenv(ENV_MIRROR, f"http://127.0.0.1:{server.server_address[1]}/")
         ds = data.mnist(train=False, root=tmp_path / "cache")
         assert len(ds) == 10_000
     finally:
         server.shutdown()
 
 
-def test_data_root_setting(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.ENV_DATA, str(tmp_path))
-    assert data.data_root() == tmp_path
-    monkeypatch.delenv(data.ENV_DATA)
-    assert data.data_root() == data.REPO_ROOT / "data"
-
-
 def test_mirror_entries_split_on_pathsep_but_keep_url_colons(monkeypatch):
     entries = ["/srv/mnist", "https://example.org:8080/mnist/", "http://127.0.0.1:4000/", "~/x"]
-    monkeypatch.setenv(data.ENV_MIRROR, os.pathsep.join(entries))
+    monkeypatch.setenv(ENV_MIRROR, os.pathsep.join(entries))
     assert data.mirror_sources() == entries
-    monkeypatch.setenv(data.ENV_MIRROR, "")
+    monkeypatch.setenv(ENV_MIRROR, "")
     assert data.mirror_sources() == []

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mnist_book.data import Split
+from mnist_book.devices import get_device
 from mnist_book.evaluate import (
     Predictions,
     accuracy_under_shift,
@@ -23,7 +24,6 @@ from mnist_book.evaluate import (
     predict,
 )
 from mnist_book.models import Net
-from mnist_book.settings import get_device
 
 # ----------------------------------------------------------------------------- independent versions
 

@@ -10,15 +10,14 @@ import torch.nn.functional as F
 
 import mnist_book.train as train_mod
 from mnist_book.data import Batches, load_split, subset
+from mnist_book.devices import engine_for
 from mnist_book.listing import listing_diff, specialise
-from mnist_book.perturb import background
+from mnist_book.perturb import Augment, background
 from mnist_book.train import (
     ARTICLE_RECIPE,
     PYTORCH_EXAMPLE_RECIPE,
     TUNED_RECIPE,
-    Augment,
     build_model,
-    engine_for,
     make_optimizer,
     make_scheduler,
     train_one_epoch,
@@ -40,7 +39,7 @@ def one_epoch(loop, recipe, data):
     optimizer = make_optimizer(model.parameters(), recipe)
     batches = Batches(data, 32, seed=0, drop_last=True)
     scheduler = make_scheduler(optimizer, recipe, len(batches))
-    augment = Augment(recipe, background(data.images), seed=0) if recipe.augment else None
+    augment = Augment(recipe.max_shift, recipe.max_degrees, background(data.images), seed=0) if recipe.augment else None
     options = {"device": "cpu", "recipe": recipe, "scheduler": scheduler, "augment": augment}
     accepted = inspect.signature(loop).parameters  # a listing drops the parameters its recipe never reads
     result = loop(model, batches, optimizer, **{k: v for k, v in options.items() if k in accepted})

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mnist_book.devices import get_device
 from mnist_book.models import (
     FLAT_FEATURES,
     NETWORKS,
@@ -20,7 +21,6 @@ from mnist_book.models import (
     layer_table,
     multiply_adds,
 )
-from mnist_book.settings import get_device
 
 
 def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mnist_book.data import load_split
+from mnist_book.devices import get_device
 from mnist_book.scratch import (
     conv2d,
     conv2d_loops,
@@ -29,7 +30,6 @@ from mnist_book.scratch import (
     max_pool2d_loops,
     sliding_windows,
 )
-from mnist_book.settings import get_device
 
 DEVICE = get_device()
 SCALE = int(os.environ.get("SCRATCH_TEST_SCALE", "1"))

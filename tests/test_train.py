@@ -1,11 +1,8 @@
-"""Training: the loop's arithmetic, recipes, schedules, exact resumption, checkpoints, the cache of
-runs, chapter 5's run, and the command line."""
+"""Training: the loop's arithmetic, recipes (immutable, hashable), schedules, exact resumption on every data
+path, and checkpoint files. (The cache of runs: test_runs.py; the command line: test_train_cli.py.)"""
 
+import dataclasses
 import json
-import math
-import os
-import subprocess
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -13,19 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import mnist_book.train as train_mod
-from mnist_book.checkpoints import (
-    CheckpointError,
-    cache_path,
-    load_checkpoint,
-    make_checkpoint,
-    restore_model,
-    rng_state,
-)
+from mnist_book.checkpoints import CheckpointError, load_checkpoint, make_checkpoint, restore_model, rng_state
 from mnist_book.data import Batches, Split, load_split, mnist_loader, subset
+from mnist_book.devices import engine_for, get_device
 from mnist_book.files import atomic_save
 from mnist_book.models import ArticleNet, FastNet, Net
-from mnist_book.settings import ENV_RETRAIN, get_device
 from mnist_book.train import (
     ARTICLE_RECIPE,
     FAST_RECIPE,
@@ -35,35 +24,15 @@ from mnist_book.train import (
     History,
     Recipe,
     build_model,
-    cached_fit,
-    engine_for,
     fit,
     learning_rates,
-    main,
     make_optimizer,
     make_scheduler,
-    reference_plan,
-    reference_run,
-    run_key,
     train_one_epoch,
 )
 
 REPO = Path(__file__).resolve().parent.parent
 DEVICE = get_device()
-
-
-@pytest.fixture(scope="module")
-def tiny() -> Split:
-    return subset(load_split("mnist", train=True), 192, seed=1)
-
-
-def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
-    exact = DEVICE.type == "cpu"  # CUDA kernels may reorder sums between runs
-    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
-        if exact:
-            assert torch.equal(x.cpu(), y.cpu()), name
-        else:
-            torch.testing.assert_close(x.cpu(), y.cpu(), rtol=1e-5, atol=1e-6, msg=name)
 
 
 def same_history(a: History, b: History) -> bool:
@@ -198,6 +167,26 @@ def test_recipe_changes_merge_network_options():
     assert model.batch_norm and model.dropout2.p == 0.0 and model.dropout1.p == 0.25
 
 
+def test_recipes_cannot_change_and_can_be_hashed():
+    """A recipe is a value: its network options are read-only (writing into a module constant would
+    change every run that uses it), and it can key a dict or a set."""
+    with pytest.raises(TypeError):
+        TUNED_RECIPE.network_options["widths"] = (8, 8, 8)
+    with pytest.raises(AttributeError):
+        TUNED_RECIPE.network_options.update(widths=(8, 8, 8))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TUNED_RECIPE.lr = 1.0
+    assert TUNED_RECIPE.network_options == {"widths": (32, 64, 128)}
+    options = {"batch_norm": True}
+    recipe = Recipe(network_options=options)
+    options["batch_norm"] = False  # the caller's dict is copied, not kept
+    assert recipe.network_options["batch_norm"] is True
+    assert hash(TUNED_RECIPE) == hash(TUNED_RECIPE.changed(epochs=16))
+    assert {TUNED_RECIPE: "tuned", ARTICLE_RECIPE: "article"}[TUNED_RECIPE.changed()] == "tuned"
+    assert len({Recipe(network_options={"widths": [1, 2, 3]}), Recipe(network_options={"widths": (1, 2, 3)})}) == 1
+    assert json.loads(json.dumps(TUNED_RECIPE.to_dict()))["network_options"] == {"widths": [32, 64, 128]}
+
+
 def test_channels_last_does_not_change_the_function():
     torch.manual_seed(0)
     plain = FastNet().to(DEVICE).eval()
@@ -239,6 +228,8 @@ def run(tiny, recipe, *, data="batches", stop_after=None, resume_from=None, path
     model = build_model(recipe)
     if data == "batches":
         train_data = Batches(tiny, recipe.batch_size, seed=0, drop_last=recipe.drop_last)
+    elif data == "mnist_loader":  # the book's DataLoader path: torchvision images, Batches' order
+        train_data = mnist_loader(recipe.batch_size, indices=list(range(192)), seed=0)
     else:
         train_data = torch.utils.data.DataLoader(
             torch.utils.data.TensorDataset(*tiny), batch_size=recipe.batch_size, shuffle=True
@@ -262,16 +253,18 @@ def run(tiny, recipe, *, data="batches", stop_after=None, resume_from=None, path
     [
         (Recipe(epochs=3, batch_size=32, schedule="step", gamma=0.7), "batches"),  # SGD momentum + StepLR
         (Recipe(optimizer="adadelta", lr=1.0, epochs=2, batch_size=48, schedule="step"), "loader"),
+        (Recipe(epochs=3, batch_size=32), "mnist_loader"),  # its sampler's generator must be resumed
+        (Recipe(epochs=3, batch_size=32, augment=True), "batches"),  # the augmentation's generator too
         (TUNED_RECIPE.changed(epochs=3, batch_size=32), "batches"),  # one-cycle per batch, augmentation, BN
     ],
 )
-def test_resume_equals_uninterrupted(tiny, tmp_path, recipe, data):
+def test_resume_equals_uninterrupted(tiny, tmp_path, recipe, data, same_weights):
     straight, h_straight = run(tiny, recipe, data=data)
     run(tiny, recipe, data=data, stop_after=1, path=tmp_path / "ckpt.pt")
     assert load_checkpoint(tmp_path / "ckpt.pt")["epoch"] == 1
     # Different initial weights: everything must come from the checkpoint.
     resumed, h_resumed = run(tiny, recipe, data=data, resume_from=tmp_path / "ckpt.pt", init_seed=99)
-    assert_same_weights(straight, resumed)
+    same_weights(straight, resumed)
     assert same_history(h_straight, h_resumed)
     assert len(h_resumed) == recipe.epochs
 
@@ -306,19 +299,26 @@ def small_checkpoint(model: torch.nn.Module, mode: str = "test", recipe: Recipe 
         epoch=epoch,
         recipe=recipe,
         history=History(),
-        rng=rng_state(),
+        rng=rng_state(Batches(Split(torch.zeros(2, 1, 28, 28), torch.zeros(2, dtype=torch.long)), 1)),
         mode=mode,
     )
 
 
-def test_checkpoint_round_trip_rebuilds_the_network_with_its_options(tmp_path):
+def test_a_checkpoint_of_an_older_format_is_refused_clearly(tmp_path):
+    ckpt = small_checkpoint(Net())
+    atomic_save({**ckpt, "format": "mnist_book.checkpoint/1"}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="another version of this book .*train it again"):
+        load_checkpoint(tmp_path / "old.pt")
+
+
+def test_checkpoint_round_trip_rebuilds_the_network_with_its_options(tmp_path, same_weights):
     torch.manual_seed(0)
     for recipe in (ARTICLE_RECIPE, TUNED_RECIPE, FAST_RECIPE):
         model = build_model(recipe)
         atomic_save(small_checkpoint(model, recipe=recipe), tmp_path / "net.pt")
         loaded = restore_model(load_checkpoint(tmp_path / "net.pt"))
         assert type(loaded) is type(model) and loaded.state_dict().keys() == model.state_dict().keys()
-        assert_same_weights(model, loaded)
+        same_weights(model, loaded)
     assert small_checkpoint(Net())["recipe"] == asdict(ARTICLE_RECIPE)
 
 
@@ -353,153 +353,3 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "bare_state_dict.pt")
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
-
-
-# ----------------------------------------------------------------------------- the cache of runs
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """A private data cache, and a count of the epochs trained."""
-    monkeypatch.setenv("MNIST_BOOK_DATA", str(tmp_path))
-    monkeypatch.delenv(ENV_RETRAIN, raising=False)
-    epochs = []
-    real = train_mod.train_one_epoch
-
-    def counting(*args, **kwargs):
-        epochs.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(train_mod, "train_one_epoch", counting)
-    return epochs
-
-
-def test_cached_run_is_loaded_not_retrained(tiny, cache, monkeypatch, capsys):
-    recipe = Recipe(epochs=2, batch_size=32)
-    first = cached_fit("demo", recipe, tiny, subset(tiny, 64), mode="test", device=DEVICE, progress=False)
-    assert len(cache) == 2 and not first.loaded
-    again = cached_fit("demo", recipe, tiny, subset(tiny, 64), mode="test", device=DEVICE, progress=False)
-    assert len(cache) == 2 and again.loaded  # no epoch trained
-    assert "Loaded demo from the data cache" in capsys.readouterr().out
-    assert_same_weights(first.model, again.model)
-    assert again.history == first.history  # the original run's curves and timings
-    monkeypatch.setenv(ENV_RETRAIN, "1")
-    fresh = cached_fit("demo", recipe, tiny, subset(tiny, 64), mode="test", device=DEVICE, progress=False)
-    assert len(cache) == 4 and not fresh.loaded
-    assert_same_weights(first.model, fresh.model)  # the same run, made again
-
-
-def test_cache_key_changes_with_recipe_data_mode_and_start(tiny):
-    recipe = Recipe(epochs=2)
-    key = run_key("demo", "test", recipe, tiny, None)
-    assert key == run_key("demo", "test", Recipe(epochs=2), tiny, None)
-    assert key != run_key("demo", "test", recipe.changed(lr=0.02), tiny, None)
-    assert key != run_key("demo", "full", recipe, tiny, None)
-    assert key != run_key("demo", "test", recipe, subset(tiny, 100), None)
-    torch.manual_seed(0)
-    assert key != run_key("demo", "test", recipe, tiny, None, model=Net())
-
-
-def test_unreadable_cached_run_is_trained_again(tiny, cache, capsys):
-    recipe = Recipe(epochs=1, batch_size=32)
-    path = cache_path(run_key("demo", "test", recipe, tiny, None))
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"PK\x03\x04 truncated")
-    run_ = cached_fit("demo", recipe, tiny, mode="test", device=DEVICE, progress=False)
-    assert len(cache) == 1 and not run_.loaded
-    assert "truncated" in capsys.readouterr().out
-    assert load_checkpoint(path)["epoch"] == 1
-
-
-def test_interrupted_run_is_finished_not_restarted(tiny, cache, monkeypatch, capsys):
-    recipe = Recipe(epochs=2, batch_size=32)
-    straight, _ = fit(recipe, tiny, device=DEVICE, progress=False)
-    path = cache_path(run_key("demo", "test", recipe, tiny, None))
-    fit(recipe, tiny, device=DEVICE, progress=False, checkpoint_path=path, stop_after=1)  # "interrupted"
-    cache.clear()
-    finished = cached_fit("demo", recipe, tiny, mode="test", device=DEVICE, progress=False)
-    assert "finishing it" in capsys.readouterr().out
-    assert len(cache) == 1 and finished.checkpoint["epoch"] == 2
-    assert_same_weights(straight, finished.model)
-
-
-def test_reference_run_fast_and_full_differ_and_load(cache, monkeypatch):
-    assert reference_plan(False).recipe == ARTICLE_RECIPE and reference_plan(True).recipe.epochs == 1
-    tiny_plan = train_mod.RunPlan("fast", Recipe(epochs=1, batch_size=32), train_size=128, val_size=64)
-    monkeypatch.setattr(train_mod, "reference_plan", lambda fast, recipe=None: tiny_plan)
-    first = reference_run(True, device=DEVICE, progress=False)
-    assert not first.loaded and first.checkpoint["train_size"] == 128 and first.checkpoint["mode"] == "fast"
-    second = reference_run(True, device=DEVICE, progress=False)
-    assert second.loaded and len(cache) == 1
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-@pytest.mark.slow
-def test_cli_end_to_end(tmp_path):
-    out, summary = tmp_path / "cli.pt", tmp_path / "result.json"
-    env = {**os.environ, "MNIST_BOOK_DEVICE": "cpu", "MNIST_BOOK_FAST": "1"}
-    argv = ["--subset", "256", "--output", str(out), "--json", str(summary), "--no-progress"]
-    result = subprocess.run(
-        [sys.executable, "-m", "mnist_book.train", *argv],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    ckpt = load_checkpoint(out)
-    printed = result.stdout.split("Test accuracy:")[1].split("%")[0]
-    assert float(printed) == pytest.approx(100 * ckpt["test_accuracy"], abs=0.005)
-    assert ckpt["mode"] == "fast" and ckpt["epoch"] == 1 and ckpt["train_size"] == 256  # fast mode from the setting
-    assert isinstance(restore_model(ckpt), Net)
-    written = json.loads(summary.read_text())
-    assert written["test_accuracy"] == ckpt["test_accuracy"] and written["test_images"] == 1000
-
-
-def test_cli_dataloader_path_and_named_recipe(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("MNIST_BOOK_DEVICE", "cpu")
-    acc = main(["--fast", "--subset", "128", "--data", "loader", "--output", str(tmp_path / "l.pt"), "--no-progress"])
-    assert f"{100 * acc:.2f}%" in capsys.readouterr().out
-    acc = main(["--recipe", "fast", "--fast", "--subset", "1024", "--output", str(tmp_path / "f.pt"), "--no-progress"])
-    ckpt = load_checkpoint(tmp_path / "f.pt")
-    assert ckpt["architecture"] == "FastNet" and ckpt["recipe"]["label_smoothing"] == 0.1
-    assert acc > 0.25  # 8 steps of the fast recipe: far above chance (10%), far from done
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--lr", "-1"], "--lr: must be positive"),
-        (["--lr", "fast"], "--lr: expected a number"),
-        (["--epochs", "0"], "--epochs: must be positive"),
-        (["--momentum", "1.5"], "--momentum: must be in [0, 1)"),
-        (["--optimizer", "rmsprop"], "--optimizer: invalid choice"),
-        (["--gamma", "2"], "--gamma: must be in (0, 1]"),
-        (["--batch-size", "6.5"], "--batch-size: expected a whole number"),
-        (["--recipe", "best"], "--recipe: invalid choice"),
-        (["--recipe", "tuned", "--data", "loader"], "needs --data batches"),
-        (["--fast", "--full"], "not allowed with argument"),
-    ],
-)
-def test_cli_bad_flags_are_argparse_errors(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
-
-
-def test_cli_output_folder_is_refused(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        main(["--fast", "--output", str(tmp_path)])
-    assert "is a folder" in capsys.readouterr().err
-
-
-def test_recipe_from_flags():
-    args = train_mod.build_parser().parse_args(["--recipe", "pytorch-example", "--gamma", "0.5", "--lr", "0.5"])
-    recipe = train_mod.recipe_from_args(args, fast=False)
-    assert recipe == PYTORCH_EXAMPLE_RECIPE.changed(gamma=0.5, lr=0.5)
-    assert train_mod.recipe_from_args(args, fast=True).epochs == 1
-    assert not math.isnan(recipe.lr)

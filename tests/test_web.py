@@ -6,20 +6,23 @@ tests (tests/test_html.py) check the page itself.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mnist_book.data import load_split, subset
+from mnist_book.devices import get_device
 from mnist_book.models import FastNet, Net
-from mnist_book.settings import get_device
 from mnist_book.train import FAST_RECIPE, fit
 from mnist_book.web import (
     INPUT,
     OUTPUTS,
     DigitReader,
     ReaderFileError,
+    RuntimeMissingError,
     compare_runtimes,
     export_reader,
     load_reader,
@@ -137,3 +140,20 @@ def test_only_fastnet_can_be_exported_and_a_failed_export_writes_nothing(tmp_pat
     with pytest.raises(TypeError, match="FastNet"):
         DigitReader(Net())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_onnx_tools_are_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed: importing it fails
+    with pytest.raises(RuntimeMissingError, match="needs the package 'onnxruntime'.*pip install"):
+        load_reader(tmp_path / "reader.onnx")
+
+
+def test_a_session_that_fails_is_one_clear_error(monkeypatch, exported):
+    import onnxruntime
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model failed\nmore detail")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
+    with pytest.raises(RuntimeMissingError, match="could not open .*INVALID_GRAPH : Load model failed\\. Install"):
+        load_reader(exported)

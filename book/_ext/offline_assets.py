@@ -15,6 +15,7 @@ MathJax 3 and find its fonts; a script block sphinx-thebe adds twice is added on
 gets a valid default colour mode.
 """
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -95,8 +96,16 @@ def _configure(app, config):
         },
         embed: {"crossorigin": "anonymous"} if embed == CDN_EMBED else {},
     }
+    from mnist_book.preprocess import (
+        page_constants,  # the pad preprocesses with the package's numbers
+    )
+
     app.add_css_file("digit-pad.css")
-    app.add_js_file("digit-pad.js", loading_method="defer", **{"data-ort": ort})
+    app.add_js_file(
+        "digit-pad.js",
+        loading_method="defer",
+        **{"data-ort": ort, "data-constants": json.dumps(page_constants())},
+    )
 
 
 def _copy_reader(app, exception):

@@ -15,7 +15,15 @@
   // ONNX Runtime Web: the book's own copy (_static/ort/) or a CDN, as the build chose (data-ort).
   const ORT_BASE = new URL((SCRIPT && SCRIPT.dataset.ort) || "ort/", STATIC).href;
   const MODEL_URL = STATIC + "digit-reader.onnx";
-  const MEAN = 0.1307, STD = 0.3081, BOX = 20, FIELD = 28, CENTRE = [14, 14], MIN_CONTRAST = 0.08;
+  // The preprocessing's numbers, written into the page by the build (book/_ext/offline_assets.py)
+  // from mnist_book.preprocess.page_constants(): one source for the pad and the Python code.
+  const K = JSON.parse((SCRIPT && SCRIPT.dataset.constants) || "null");
+  if (!K) {
+    console.warn("digit-pad.js: the page carries no preprocessing constants (data-constants); no pad.");
+    return;
+  }
+  const { mean: MEAN, std: STD, box: BOX, field: FIELD, centre: CENTRE, minContrast: MIN_CONTRAST } = K;
+  const BORDER = K.border;
   const f32 = Math.fround;
 
   // ------------------------------------------------------------------ preprocessing
@@ -46,7 +54,7 @@
   }
 
   function border(x, h, w) {
-    const bh = Math.max(1, Math.floor(h / 20)), bw = Math.max(1, Math.floor(w / 20));
+    const bh = Math.max(1, Math.floor(h / BORDER)), bw = Math.max(1, Math.floor(w / BORDER));
     const out = [];
     for (let r = 0; r < bh; r++) for (let c = 0; c < w; c++) out.push(x[r * w + c]);
     for (let r = h - bh; r < h; r++) for (let c = 0; c < w; c++) out.push(x[r * w + c]);
@@ -178,7 +186,8 @@
     return { data: peak > 0 ? out.map((v) => f32(v / peak)) : out, h, w };
   }
 
-  /** Pasted into 28x28 with its centre of mass on (14, 14), kept inside the field. */
+  /** Pasted into 28x28 with its centre of mass on (14, 14), kept inside the field. Every sum in
+   * float32, in index order, as mnist_book.preprocess.centre_by_mass adds (its cumsum). */
   function centreByMass(digit) {
     const { data, h, w } = digit;
     let mass = 0, rowMoment = 0, colMoment = 0;
@@ -187,10 +196,15 @@
       rowSums[r] = f32(rowSums[r] + data[r * w + c]);
       colSums[c] = f32(colSums[c] + data[r * w + c]);
     }
-    for (let r = 0; r < h; r++) { rowMoment += rowSums[r] * r; mass += rowSums[r]; }
-    for (let c = 0; c < w; c++) colMoment += colSums[c] * c;
-    const top = Math.min(FIELD - h, Math.max(0, roundHalfEven(CENTRE[0] - rowMoment / mass)));
-    const left = Math.min(FIELD - w, Math.max(0, roundHalfEven(CENTRE[1] - colMoment / mass)));
+    for (let r = 0; r < h; r++) {
+      mass = f32(mass + rowSums[r]);
+      rowMoment = f32(rowMoment + f32(rowSums[r] * r));
+    }
+    for (let c = 0; c < w; c++) colMoment = f32(colMoment + f32(colSums[c] * c));
+    const rowShift = f32(f32(CENTRE[0]) - f32(rowMoment / mass));
+    const colShift = f32(f32(CENTRE[1]) - f32(colMoment / mass));
+    const top = Math.min(FIELD - h, Math.max(0, roundHalfEven(rowShift)));
+    const left = Math.min(FIELD - w, Math.max(0, roundHalfEven(colShift)));
     const out = new Float32Array(FIELD * FIELD);
     for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) out[(top + r) * FIELD + left + c] = data[r * w + c];
     return out;

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mnist_book.settings import fast_size
 from mnist_book.train import ARTICLE_RECIPE, FAST_RECIPE, PYTORCH_EXAMPLE_RECIPE, Recipe
 
 #: The smoke configuration (CI, fast mode): this many training and test images, one epoch each.
-SMOKE_TRAIN, SMOKE_TEST = 2048, 500
+SMOKE_TRAIN, SMOKE_TEST = fast_size("bench_train", True), fast_size("bench_test", True)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_book.bench.run import SCHEMA
+from mnist_book.files import atomic_write
 from mnist_book.tables import markdown_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -149,8 +150,8 @@ def load_results(folder: str | Path = RESULTS_DIR, device_type: str | None = Non
 def write_json(result: dict[str, Any], path: str | Path) -> Path:
     """Write ``result`` (what :func:`~mnist_book.bench.run.run_bench` returned) as indented JSON."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    with atomic_write(path) as tmp:  # a run interrupted while writing leaves the previous file
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
     return path
 
 

@@ -7,21 +7,23 @@ reaches the target (:func:`time_to_target`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from mnist_book.bench.plan import RECIPES, BenchRecipe, Plan
-from mnist_book.data import load_split, mnist_loader, subset
-from mnist_book.profiling import PeakMemory, machine_info, sync
-from mnist_book.train import PLAIN, Engine, History, engine_for, fit
+from mnist_book.data import load_split, mnist_loader, subset, subset_indices
+from mnist_book.devices import PLAIN, Engine, engine_for, sync
+from mnist_book.profiling import PeakMemory, machine_info
+from mnist_book.train import History, fit
 
 SCHEMA = "mnist_book.bench/1"
 
@@ -132,7 +134,7 @@ class BenchData:
         # The same images for both paths: the DataLoader gets these indices.
         self.indices = None
         if train_size is not None and train_size < len(train):
-            self.indices = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:train_size]
+            self.indices = subset_indices(len(train), train_size, seed=0)
             train = train.take(self.indices)
         self.train = train
         self.test = subset(load_split("mnist", train=False, device=self.device), test_size or 10000, seed=0)
@@ -186,10 +188,27 @@ def run_recipe(
     spec: BenchRecipe, plan: Plan, data: BenchData, *, compile: bool | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """Train ``spec`` once per seed with the plan's schedule; per-run curves and a summary."""
+    # cuDNN's autotuner is part of the book's engine, not of the published recipes.
+    with cudnn_autotuner(spec.fast and data.device.type == "cuda"):
+        return _run_recipe(spec, plan, data, compile=compile, progress=progress)
+
+
+@contextlib.contextmanager
+def cudnn_autotuner(on: bool) -> Iterator[None]:
+    """cuDNN's autotuner (``torch.backends.cudnn.benchmark``) on or off inside the block, and as it was after it."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = on
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def _run_recipe(
+    spec: BenchRecipe, plan: Plan, data: BenchData, *, compile: bool | None, progress: bool
+) -> dict[str, Any]:
     device = data.device
     cuda = device.type == "cuda"
-    if cuda:  # cuDNN's autotuner is part of the book's engine, not of the published recipes
-        torch.backends.cudnn.benchmark = spec.fast
     engine = engine_for(device, compile=compile) if spec.fast else PLAIN
     warm_steps = (30 if spec.fast else 10) if cuda else 3
     warmup_seconds, engine, compile_error = warm_up(spec, data, engine, warm_steps)

@@ -3,7 +3,9 @@
 This ran once, against the package as it was at commit 77de6a4 (before the training code was merged
 into one recipe and one loop), and wrote legacy_runs.json: it imports names that no longer exist.
 To run it again: ``git worktree add /tmp/old 77de6a4`` and
-``PYTHONPATH=/tmp/old python tests/data/record_legacy_runs.py legacy_runs.json``.
+``PYTHONPATH=/tmp/old python tests/data/record_legacy_runs.py out.json``; then add its runs to
+legacy_runs.json's "recordings" with "machine" set to test_legacy_runs.machine_probe() on the same machine
+(a new kind of machine, or a new pinned PyTorch; never to make a refactor pass).
 """
 import hashlib, json, sys
 from dataclasses import replace
