@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import platform
 import resource
@@ -18,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from mnist_book.devices import sync
 from mnist_book.settings import REPO_ROOT
@@ -111,9 +111,9 @@ class PeakMemory:
 class StepTimes(NamedTuple):
     """Mean seconds per training step in each phase, and the images per step."""
 
-    data: float  # getting the batch (and moving it to the device)
-    forward: float  # the model and the loss
-    backward: float
+    data: float  # everything before the forward pass: getting the batch, moving it, augmenting it
+    forward: float  # the model
+    backward: float  # the loss, then the backward pass
     optimizer: float
     batch_size: float
 
@@ -132,30 +132,26 @@ def synced_clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
-def time_step(
-    model: torch.nn.Module,
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
-    optimizer: torch.optim.Optimizer,
-    *,
-    device: torch.device,
-    channels_last: bool = False,
-) -> tuple[list[float], int]:
-    """One training step with plain cross-entropy: the seconds of its four phases (data, forward,
-    backward, optimizer) and its images. Raises ``StopIteration`` when ``batches`` is exhausted."""
-    marks = [synced_clock(device)]
-    x, y = next(batches)
-    x, y = x.to(device), y.to(device)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    marks.append(synced_clock(device))  # data ready on the device
-    optimizer.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(x), y)
-    marks.append(synced_clock(device))  # forward and loss
-    loss.backward()
-    marks.append(synced_clock(device))  # backward
-    optimizer.step()
-    marks.append(synced_clock(device))  # optimizer
-    return [b - a for a, b in zip(marks, marks[1:])], len(y)
+#: The phases of a training step, as :func:`time_phases` and :func:`profile_steps` split it.
+PHASES = ("1 data", "2 forward", "3 loss + backward", "4 optimizer step")
+
+
+@contextlib.contextmanager
+def phase_boundaries(model: torch.nn.Module, optimizer: torch.optim.Optimizer, begin: Callable[[str], None]):
+    """Inside the block, ``begin(phase)`` is called where each phase of a training step begins:
+    hooks on the model mark the forward pass and what follows it (the loss and the backward pass),
+    hooks on the optimiser its step and what follows it (the next batch's data)."""
+    handles = [
+        model.register_forward_pre_hook(lambda *_: begin(PHASES[1])),
+        model.register_forward_hook(lambda *_: begin(PHASES[2])),
+        optimizer.register_step_pre_hook(lambda *_: begin(PHASES[3])),
+        optimizer.register_step_post_hook(lambda *_: begin(PHASES[0])),
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def time_phases(
@@ -166,28 +162,37 @@ def time_phases(
     steps: int,
     device: torch.device | str,
     warmup: int = 1,
-    channels_last: bool = False,
+    **step_options: Any,
 ) -> StepTimes:
-    """Time ``steps`` training steps (after ``warmup`` untimed ones) with :func:`time_step`; the mean per phase.
+    """Time ``steps`` steps of :func:`~mnist_book.train.train_one_epoch` itself, after ``warmup``
+    untimed ones, phase by phase (:func:`phase_boundaries`), and average each phase.
 
-    Waits for the device between phases, so the phases add up to the step (on a GPU this removes
-    the overlap a real run would have).
+    ``step_options`` go to ``train_one_epoch`` (``recipe``, ``scheduler``, ``augment``, ``engine``):
+    what is timed is the step the book trains with. The clock is read once the device has finished
+    its queued work, so on a GPU the phases lose the overlap a real run would have.
     """
+    from mnist_book.train import train_one_epoch  # (train imports nothing from here)
+
     device = torch.device(device)
-    model.train()
-    it = iter(batches)
-    timed = []
-    for step in range(warmup + steps):
-        try:
-            seconds, images = time_step(model, it, optimizer, device=device, channels_last=channels_last)
-        except StopIteration:
-            break
-        if step >= warmup:
-            timed.append((seconds, images))
+    marks: list[float] = []
+    sizes: list[int] = []
+
+    def counted() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in itertools.islice(batches, warmup + steps):
+            sizes.append(len(y))
+            yield x, y
+
+    with phase_boundaries(model, optimizer, lambda _: marks.append(synced_clock(device))):
+        marks.append(synced_clock(device))  # the first step's data phase begins
+        with contextlib.suppress(ValueError):  # no batches at all: train_one_epoch refuses
+            train_one_epoch(model, counted(), optimizer, device=device, **step_options)
+    # Four marks a step (data, forward, loss + backward, optimizer) and one more to close the last.
+    timed = [[b - a for a, b in zip(marks[k : k + 4], marks[k + 1 : k + 5])] for k in range(0, len(marks) - 4, 4)]
+    timed = timed[warmup:]
     if not timed:
         raise ValueError(f"time_phases() needs at least {warmup + 1} batches.")
-    phases = [sum(seconds[i] for seconds, _ in timed) / len(timed) for i in range(4)]
-    return StepTimes(*phases, batch_size=sum(images for _, images in timed) / len(timed))
+    phases = [sum(step[i] for step in timed) / len(timed) for i in range(4)]
+    return StepTimes(*phases, batch_size=sum(sizes[warmup : warmup + len(timed)]) / len(timed))
 
 
 def time_interleaved(
@@ -247,26 +252,29 @@ def profile_steps(
     steps: int,
     device: torch.device | str,
     row_limit: int = 12,
+    **step_options: Any,
 ) -> str:
-    """``torch.profiler`` over ``steps`` training steps, phases labelled; its table of the costliest operations."""
+    """``torch.profiler`` over ``steps`` steps of :func:`~mnist_book.train.train_one_epoch` itself
+    (``step_options`` go to it), each phase labelled; its table of the costliest operations."""
     from torch.profiler import ProfilerActivity, profile, record_function
+
+    from mnist_book.train import train_one_epoch
 
     device = torch.device(device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    model.train()
-    it = iter(batches)
+    labels: list[record_function] = []
+
+    def begin(phase: str) -> None:  # close the running phase's label, open the next one's
+        if labels:
+            labels.pop().__exit__(None, None, None)
+        labels.append(record_function(phase))
+        labels[-1].__enter__()
+
     with _native_stderr_silenced(), profile(activities=activities) as prof:
-        for _ in range(steps):
-            with record_function("1 data: next batch"):
-                x, y = next(it)
-                x, y = x.to(device), y.to(device)
-            with record_function("2 forward + loss"):
-                optimizer.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(x), y)
-            with record_function("3 backward"):
-                loss.backward()
-            with record_function("4 optimizer step"):
-                optimizer.step()
+        with phase_boundaries(model, optimizer, begin):
+            begin(PHASES[0])
+            train_one_epoch(model, itertools.islice(batches, steps), optimizer, device=device, **step_options)
+            labels.pop().__exit__(None, None, None)
         sync(device)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=sort, row_limit=row_limit, max_name_column_width=40)

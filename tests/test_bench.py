@@ -171,6 +171,43 @@ def test_time_phases_puts_each_second_in_its_phase(one_thread):
         time_phases(model, Batches(split, 80), optimizer, steps=2, device=DEVICE)
 
 
+def test_time_phases_times_the_books_own_step(one_thread, monkeypatch):
+    """What is timed is train_one_epoch itself, with the options given: an augmentation that sleeps
+    lands in the data phase, a forward pass that sleeps in the forward phase."""
+    import time
+
+    import mnist_book.train as train
+
+    calls = []
+    real = train.train_one_epoch
+    monkeypatch.setattr(train, "train_one_epoch", lambda *a, **k: calls.append(k) or real(*a, **k))
+
+    class SlowForward(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = FastNet()
+
+        def forward(self, x):
+            time.sleep(0.02)
+            return self.net(x)
+
+    torch.manual_seed(0)
+    split = Split(torch.randn(64, 1, 28, 28, device=DEVICE), torch.randint(0, 10, (64,), device=DEVICE))
+    model = SlowForward().to(DEVICE)
+    optimizer = make_optimizer(model.parameters(), FAST_RECIPE)
+
+    def augment(x):
+        time.sleep(0.02)
+        return x
+
+    times = time_phases(
+        model, Batches(split, 16), optimizer, steps=3, device=DEVICE, recipe=FAST_RECIPE, augment=augment
+    )
+    assert len(calls) == 1 and calls[0]["augment"] is augment and calls[0]["recipe"] is FAST_RECIPE
+    assert times.data >= 0.02 and times.forward >= 0.02 and times.batch_size == 16
+    assert times.optimizer < 0.02
+
+
 def test_choose_threads(monkeypatch):
     import mnist_book.profiling as profiling
 

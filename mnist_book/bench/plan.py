@@ -17,7 +17,7 @@ class BenchRecipe:
     """One contestant: a training recipe, a data path, and whether it is the book's fast recipe.
 
     The baselines run as published (float32, default layout, no autotuner) and are capped in epochs;
-    the fast recipe runs on the book's engine (:func:`~mnist_book.train.engine_for`) with several seeds.
+    the fast recipe runs on the book's engine (:func:`~mnist_book.devices.engine_for`) with several seeds.
     """
 
     key: str
