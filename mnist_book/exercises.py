@@ -253,6 +253,13 @@ def _expect_number(
     raise _NotYet(next((hint for mistake, hint in hints if near(got, mistake)), wrong))
 
 
+def _expect_count(got: int, truth: int, question: str, hints: Sequence[tuple[int, str]], how: str) -> None:
+    """A counted answer (``got``) to ``question`` against ``truth``: the hint of the first mistake it
+    matches, else "not it" and ``how`` to count it."""
+    wrong = f"{question}, {got:,} is not it. {how}"
+    _expect_number(got, truth, wrong=wrong, hints=[(v, f"{question}, {got:,}: {h}") for v, h in hints])
+
+
 # --------------------------------------------------------------------------- chapter 1: data
 
 
@@ -515,11 +522,8 @@ def check_fc1_inputs(n: Any) -> str:
         (side * side, f"that is one map ({side}x{side}); fc1 gets all 64 of conv2's maps, flattened."),
         (32 * side * side, "conv2 has 64 output channels; 32 is conv1's."),
     ]
-    wrong = (
-        f"{question}, {got:,} is not it. Follow one map's size: 28, after conv1, after conv2, after the pool; "
-        "then C x H x W."
-    )
-    _expect_number(got, truth, wrong=wrong, hints=[(v, f"{question}, {got:,}: {h}") for v, h in hints])
+    how = "Follow one map's size: 28, after conv1, after conv2, after the pool; then C x H x W."
+    _expect_count(got, truth, question, hints, how)
     return f"{truth:,} features enter fc1 (64 maps of {side}x{side})."
 
 
@@ -578,11 +582,11 @@ def check_parameter_count(n: Any) -> str:
             "conv2 has a 3x3 kernel for every pair of input and output channel: 64 x 32 x 3 x 3 weights.",
         ),
     ]
-    wrong = (
-        f"{question}, {got:,} is not it. A convolution has out x in x kh x kw weights plus out biases, a linear "
-        "layer out x in weights plus out biases; padding changes only the size of fc1's input."
+    how = (
+        "A convolution has out x in x kh x kw weights plus out biases, a linear layer out x in weights plus "
+        "out biases; padding changes only the size of fc1's input."
     )
-    _expect_number(got, truth, wrong=wrong, hints=[(v, f"{question}, {got:,}: {h}") for v, h in hints])
+    _expect_count(got, truth, question, hints, how)
     return f"the padded network has {truth:,} trainable parameters."
 
 
