@@ -112,3 +112,12 @@ def test_listings_fit_on_a_screen(notebook):
     long = {i: len(code.splitlines()) for i, code in listings(json.loads(notebook.read_text()))}
     long = {i: n for i, n in long.items() if n > MAX_LINES}
     assert not long, f"{notebook.name}: listings longer than {MAX_LINES} lines (cell: lines): {long}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS or [None], ids=lambda p: p.stem if p else "unbuilt")
+def test_glued_text_carries_no_markdown(notebook):
+    """``{glue:text}`` pastes a value as plain text, so Markdown in it (`code`, **bold**) would be
+    shown to the reader as backticks and asterisks."""
+    _needs_build()
+    raw = {n: v for n, v in glued_values(json.loads(notebook.read_text())).items() if "`" in v or "**" in v}
+    assert not raw, f"{notebook.name}: glued values with Markdown the page would show raw: {raw}"
