@@ -12,7 +12,8 @@ everything that decides it, so that a stale run can never be loaded:
 
 :func:`cached_fit` is :func:`~mnist_book.train.fit` through the cache (finishing an interrupted
 run from its checkpoint), :func:`cached` the same for any result. ``MNIST_BOOK_RETRAIN=1`` ignores
-the cache. The book's named runs: :func:`reference_run` (chapter 5's model, which chapters 6 and 7
+the cache. Each load is noted in the page's run log when the book's build asks for one
+(:func:`note_loaded`), so that a page can say how long it would take with an empty cache. The book's named runs: :func:`reference_run` (chapter 5's model, which chapters 6 and 7
 load) and :func:`tuned_run` (chapter 7.1's, which reads handwriting in 7.3).
 """
 
@@ -26,6 +27,7 @@ import importlib.util
 import inspect
 import json
 import textwrap
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
@@ -38,8 +40,8 @@ from mnist_book import checkpoints
 from mnist_book.checkpoints import CheckpointError
 from mnist_book.data import Split, load_split, subset, train_val_split
 from mnist_book.devices import PLAIN, Engine, engine_for, get_device
-from mnist_book.files import atomic_save
-from mnist_book.settings import data_root, fast_size, retrain
+from mnist_book.files import atomic_save, atomic_write
+from mnist_book.settings import data_root, fast_size, retrain, run_log_path
 from mnist_book.train import ARTICLE_RECIPE, TUNED_RECIPE, History, Recipe, build_model, fit
 
 #: Part of every key. Raise it when what a cached file holds, or how keys are made, changes in a way
@@ -167,11 +169,11 @@ def cache_path(key: str) -> Path:
 
 
 def cached(key: str, compute: Callable[[], dict[str, Any]], *, verbose: bool = True) -> dict[str, Any]:
-    """The result stored under ``key``, or ``compute()``'s, stored first.
+    """The result stored under ``key``, or ``compute()``'s, stored first (with the seconds it took).
 
     Results are plain data (tensors, numbers, strings, lists, dicts), read back with
     ``weights_only=True``; an unreadable file is computed again, and so is everything when
-    ``MNIST_BOOK_RETRAIN=1``.
+    ``MNIST_BOOK_RETRAIN=1``. A load is noted in the page's run log (:func:`note_loaded`).
     """
     path = cache_path(key)
     if path.is_file() and not retrain():
@@ -179,12 +181,58 @@ def cached(key: str, compute: Callable[[], dict[str, Any]], *, verbose: bool = T
             result = torch.load(path, map_location="cpu", weights_only=True)
             if verbose:
                 print(f"Loaded {path.name} from the data cache.")
+            note_loaded(key, _stored_seconds(key))
             return result
         except Exception as err:  # a truncated or foreign file: recompute
             print(f"Ignoring unreadable {path.name} ({type(err).__name__}); computing it again.")
+    started = time.perf_counter()
     result = compute()
     atomic_save(result, path)
+    with atomic_write(_seconds_path(key)) as tmp:
+        tmp.write_text(json.dumps({"seconds": time.perf_counter() - started}))
     return result
+
+
+def _seconds_path(key: str) -> Path:
+    return cache_dir() / f"{key}.seconds.json"
+
+
+def _stored_seconds(key: str) -> float | None:
+    """How long computing the cached result ``key`` took, when it was recorded."""
+    try:
+        return float(json.loads(_seconds_path(key).read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------------- what a page loaded
+
+
+class Loaded(NamedTuple):
+    """A run or result a page loaded from the cache, and the seconds making it took (None: not recorded)."""
+
+    key: str
+    seconds: float | None
+
+
+def note_loaded(key: str, seconds: float | None) -> None:
+    """Note in the run log (``MNIST_BOOK_RUN_LOG``, which the book's build sets for each page it runs)
+    that ``key`` was loaded from the cache rather than made, and how long making it took; nothing
+    when no run log is asked for."""
+    path = run_log_path()
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps({"key": key, "seconds": seconds}) + "\n")
+
+
+def read_run_log(path: Path) -> list[Loaded]:
+    """What :func:`note_loaded` wrote to ``path`` (nothing loaded when there is no such file)."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [Loaded(entry["key"], entry["seconds"]) for entry in map(json.loads, filter(None, lines))]
 
 
 class CachedRun(NamedTuple):
@@ -245,7 +293,9 @@ def cached_fit(
     if ckpt is not None and ckpt["epoch"] >= recipe.epochs:
         model = checkpoints.restore_model(ckpt, model).to(device).eval()
         trained = ckpt.get("trained", "an earlier build")
-        minutes = sum(ckpt["history"]["seconds"]) / 60
+        seconds = sum(ckpt["history"]["seconds"])
+        minutes = seconds / 60
+        note_loaded(path.stem, seconds)
         say(
             f"Loaded {name} from the data cache: trained {trained} ({minutes:.1f} minutes); "
             "MNIST_BOOK_RETRAIN=1 trains it again."

@@ -14,6 +14,9 @@ reads them:
   (:mod:`mnist_book.data`).
 - ``MNIST_BOOK_RETRAIN``: ``1`` trains every model afresh instead of loading the run the data
   cache holds from an earlier build (:mod:`mnist_book.runs`).
+- ``MNIST_BOOK_RUN_LOG``: set by the book's build for each page it runs (``book/_ext/run_times.py``),
+  not by hand: a file where the page notes the runs it loaded from the data cache, so that the page
+  can say how long it would take with an empty cache.
 
 Chapters start with ``cfg = setup()`` and ask ``cfg`` for the device and for schedules,
 e.g. ``epochs = cfg.pick(fast=1, full=10)`` or ``cfg.size("budget")``.
@@ -35,6 +38,7 @@ ENV_FAST = "MNIST_BOOK_FAST"
 ENV_RETRAIN = "MNIST_BOOK_RETRAIN"
 ENV_DATA = "MNIST_BOOK_DATA"
 ENV_MIRROR = "MNIST_BOOK_MIRROR"
+ENV_RUN_LOG = "MNIST_BOOK_RUN_LOG"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: The sizes fast mode shrinks, as (fast, full); ``None`` means "all of it". Chapters, the command
@@ -122,6 +126,12 @@ def data_root() -> Path:
 def mirror_setting() -> str:
     """``MNIST_BOOK_MIRROR`` as given (empty when unset): :func:`mnist_book.data.mirror_sources` splits it."""
     return os.environ.get(ENV_MIRROR, "")
+
+
+def run_log_path() -> Path | None:
+    """The file ``MNIST_BOOK_RUN_LOG`` names (None when unset): :func:`mnist_book.runs.note_loaded` writes it."""
+    value = os.environ.get(ENV_RUN_LOG, "")
+    return Path(value) if value else None
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -2,7 +2,8 @@
 
 - a sentence glued into the prose is not shown again as the printed output of a visible cell;
 - every code listing a page shows (``Code(inspect.getsource(...))``, ``specialise(...)``, a diff) is at
-  most :data:`MAX_LINES` lines, like the visible code cells (``tests/test_book_structure.py``).
+  most :data:`MAX_LINES` lines, like the visible code cells (``tests/test_book_structure.py``);
+- every chapter page says under its title how long it took to run (``book/_ext/run_times.py``).
 
 Needs a built book (``jupyter-book build .``: it reads the executed notebooks in
 ``_build/jupyter_execute``); skipped without one, unless ``MNIST_BOOK_REQUIRE_HTML=1`` (CI).
@@ -121,3 +122,34 @@ def test_glued_text_carries_no_markdown(notebook):
     _needs_build()
     raw = {n: v for n, v in glued_values(json.loads(notebook.read_text())).items() if "`" in v or "**" in v}
     assert not raw, f"{notebook.name}: glued values with Markdown the page would show raw: {raw}"
+
+
+#: The run-time note under a chapter page's title, and its first sentence's measured time.
+_RUN_TIME = re.compile(r'<div class="[^"]*\brun-time\b[^"]*">(.*?)</div>', re.S)
+_RAN_IN = re.compile(r"This page ran in \d+(?:\.\d+)? (?:s|min|h) when this book was built")
+
+
+def run_time_note(page: str) -> str | None:
+    """The text of the run-time note of a built HTML page (None when it has none)."""
+    found = _RUN_TIME.search(page)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split()) if found else None
+
+
+def test_the_run_time_reader_works_on_a_small_example():
+    page = '<h1>T</h1><div class="run-time admonition"><p class="admonition-title">Run time</p><p>This page ran in 14 s when this book was built.</p></div>'
+    assert _RAN_IN.search(run_time_note(page))
+    assert run_time_note("<h1>T</h1><p>This page ran in 14 s when this book was built.</p>") is None
+    assert not _RAN_IN.search(run_time_note(page.replace("14 s", "s")))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS or [None], ids=lambda p: p.stem if p else "unbuilt")
+def test_every_chapter_page_says_how_long_it_took(notebook):
+    _needs_build()
+    page = (ROOT / "_build" / "html" / notebook.relative_to(EXECUTED.parent).with_suffix(".html")).read_text()
+    note = run_time_note(page)
+    assert note is not None, f"{notebook.stem}: no run-time note on its page"
+    assert _RAN_IN.search(note), f"{notebook.stem}: the run-time note has no measured time: {note!r}"
+    title = page.index("<h1", page.index("<article"))  # under the title, before the first section
+    next_heading = page.find("<h2", title)
+    where = page.index("run-time", title)
+    assert next_heading == -1 or where < next_heading, f"{notebook.stem}: the note is not at the top"

@@ -4,17 +4,16 @@ and otherwise falls back to the CDNs, saying why in one line."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from tests import book_ext
+
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("offline_assets", ROOT / "book" / "_ext" / "offline_assets.py")
-offline_assets = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(offline_assets)
+offline_assets = book_ext.load("offline_assets")
 
 
 class FakeApp:

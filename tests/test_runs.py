@@ -28,7 +28,7 @@ from mnist_book.runs import (
     reference_run,
     run_key,
 )
-from mnist_book.settings import ENV_RETRAIN
+from mnist_book.settings import ENV_RETRAIN, ENV_RUN_LOG
 from mnist_book.train import ARTICLE_RECIPE, Recipe, fit
 
 DEVICE = get_device()
@@ -152,6 +152,27 @@ def test_cache_computes_once(tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
+def test_loads_are_noted_in_the_run_log_with_the_time_they_took(tmp_path, monkeypatch):
+    """A page being built learns what it loaded from the cache, and how long making it took."""
+    monkeypatch.setenv("MNIST_BOOK_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv(ENV_RETRAIN, raising=False)
+    log = tmp_path / "logs" / "book" / "page.jsonl"
+    monkeypatch.setenv(ENV_RUN_LOG, str(log))
+    key = run_key("demo", "fast", {"lr": 0.1})
+    cached(key, lambda: {"acc": 0.5})
+    assert runs.read_run_log(log) == []  # computed, not loaded
+    cached(key, lambda: {"acc": 0.5})
+    [loaded] = runs.read_run_log(log)
+    assert loaded.key == key and loaded.seconds is not None and 0 <= loaded.seconds < 60
+    next((tmp_path / "data").rglob(f"{key}.seconds.json")).unlink()  # made before times were kept
+    cached(key, lambda: {"acc": 0.5})
+    assert runs.read_run_log(log)[-1] == runs.Loaded(key, None)
+    monkeypatch.delenv(ENV_RUN_LOG)  # outside a build: no log
+    log.unlink()
+    cached(key, lambda: {"acc": 0.5})
+    assert not log.exists()
+
+
 # ----------------------------------------------------------------------------- runs
 
 
@@ -171,15 +192,18 @@ def cache(tmp_path, monkeypatch):
     return epochs
 
 
-def test_cached_run_is_loaded_not_retrained(tiny, cache, monkeypatch, capsys, same_weights):
+def test_cached_run_is_loaded_not_retrained(tiny, cache, monkeypatch, capsys, same_weights, tmp_path):
     recipe = Recipe(epochs=2, batch_size=32)
     first = cached_fit("demo", recipe, tiny, subset(tiny, 64), mode="test", device=DEVICE, progress=False)
     assert len(cache) == 2 and not first.loaded
+    monkeypatch.setenv(ENV_RUN_LOG, str(tmp_path / "log.jsonl"))
     again = cached_fit("demo", recipe, tiny, subset(tiny, 64), mode="test", device=DEVICE, progress=False)
     assert len(cache) == 2 and again.loaded  # no epoch trained
     assert "Loaded demo from the data cache" in capsys.readouterr().out
     same_weights(first.model, again.model)
     assert again.history == first.history  # the original run's curves and timings
+    # the page that loaded it is told, with the original run's time
+    assert runs.read_run_log(tmp_path / "log.jsonl") == [runs.Loaded(again.path.stem, sum(first.history.seconds))]
     monkeypatch.setenv(ENV_RETRAIN, "1")
     fresh = cached_fit("demo", recipe, tiny, subset(tiny, 64), mode="test", device=DEVICE, progress=False)
     assert len(cache) == 4 and not fresh.loaded
