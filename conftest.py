@@ -46,7 +46,7 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     """Every notebook (nbval) and every browser test is slow: `pytest -m "not slow"` leaves them out."""
     for item in items:
-        if item.path.suffix == ".ipynb" or item.path.name == "test_html.py":
+        if item.path.suffix == ".ipynb" or item.path.name in ("test_html.py", "test_a11y.py"):
             item.add_marker(pytest.mark.slow)
 
 

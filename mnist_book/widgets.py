@@ -1,5 +1,10 @@
 """Interactive explorers for Jupyter (ipywidgets). Each chapter that shows one also shows a
-static figure of the same thing, so the HTML book, which has no kernel, loses nothing."""
+static figure of the same thing, so the HTML book, which has no kernel, loses nothing.
+
+Every explorer draws its picture as an ``<img>`` in an HTML widget, with alternative text that says
+in words what the picture shows, for readers who cannot see it; every slider and menu
+has a ``description``, which the HTML book makes the name of the slider's handle
+(``book/_static/widgets/setup.js``)."""
 
 from __future__ import annotations
 
@@ -13,13 +18,13 @@ from mnist_book.plots import show_digits
 def data_browser(images: torch.Tensor, labels: torch.Tensor, *, names: list[str] | None = None) -> widgets.Widget:
     """An index slider over ``images`` (N, [1,] 28, 28) showing each image with its label."""
     slider = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="index", continuous_update=False)
-    view = widgets.Image(format="png")
+    view = _picture()
 
     def show(change=None) -> None:
         index = slider.value
         label = int(labels[index])
         title = f"#{index}: label {label}" + (f" ({names[label]})" if names else "")
-        _render_png(view, lambda: show_digits(images[index : index + 1], titles=[title], size=3))
+        _render_png(view, lambda: show_digits(images[index : index + 1], titles=[title], size=3), alt=f"Image {title}")
 
     slider.observe(show, names="value")
     show()
@@ -29,30 +34,29 @@ def data_browser(images: torch.Tensor, labels: torch.Tensor, *, names: list[str]
 # --------------------------------------------------------------------------- convolution and pooling (chapters 2, 3)
 
 
-def _render(output: widgets.Output, make_figure) -> None:
-    """Replace what ``output`` shows with the figure ``make_figure()`` returns."""
-    from IPython.display import clear_output, display
-
-    with output:
-        clear_output(wait=True)
-        fig = make_figure()
-        display(fig)
-        plt.close(fig)  # shown once, in the widget, not again below the cell
+def _picture() -> widgets.HTML:
+    """The widget an explorer draws into (see :func:`_render_png`)."""
+    return widgets.HTML()
 
 
-def _render_png(image: widgets.Image, make_figure) -> None:
-    """Show the figure ``make_figure()`` returns in an Image widget, as a PNG.
+def _render_png(view: widgets.HTML, make_figure, *, alt: str) -> None:
+    """Show the figure ``make_figure()`` returns in ``view`` as a PNG ``<img>`` with ``alt``, what it
+    shows in words, as its alternative text.
 
-    Updating an Image is one plain state message; capturing output into an Output widget (as
-    :func:`_render` does) is what sometimes hangs notebook runners (nbclient issue #312).
+    Not an Image widget: it has no alternative text (and the HTML book's widgets manager fails on
+    an Image with a tooltip). Not an Output widget: capturing output is what sometimes hangs
+    notebook runners (nbclient issue #312).
     """
+    import base64
+    import html
     import io
 
     fig = make_figure()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)  # shown once, in the widget, not again below the cell
-    image.value = buffer.getvalue()
+    data = base64.b64encode(buffer.getvalue()).decode()
+    view.value = f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 def _digit_slider(images: torch.Tensor) -> widgets.IntSlider:
@@ -91,7 +95,7 @@ class KernelExplorer(_DigitsAndKernels):
         ]
         self.preset = widgets.Dropdown(options=list(self.kernels) + ["(your own)"], value=first, description="kernel")
         self.digit = _digit_slider(self.images)
-        self.view = widgets.Image(format="png")
+        self.view = _picture()
         self._quiet = False  # True while a preset fills the nine boxes: one redraw, not nine
         self.preset.observe(self._on_preset, names="value")
         for box in self.weights:
@@ -117,15 +121,17 @@ class KernelExplorer(_DigitsAndKernels):
         from mnist_book.plots import show_kernel_gallery
 
         name = self.preset.value
+        title = _digit_title(self.digit.value, self.labels)
         _render_png(
             self.view,
             lambda: show_kernel_gallery(
                 self.images[self.digit.value : self.digit.value + 1],
                 {name: self.kernel()},
                 self.feature_map()[None, None],
-                row_titles=[_digit_title(self.digit.value, self.labels)],
+                row_titles=[title],
                 size=2.6,
             ),
+            alt=f"The {title}, the kernel ({name.strip('()')}) and the feature map it gives",
         )
 
     def _on_preset(self, change) -> None:
@@ -167,7 +173,7 @@ class PoolingExplorer(_DigitsAndKernels):
         self.mode = widgets.ToggleButtons(options=["max", "average"], description="pooling")
         self.window = widgets.IntSlider(value=2, min=1, max=4, description="window", continuous_update=False)
         self.stride = widgets.IntSlider(value=2, min=1, max=4, description="stride", continuous_update=False)
-        self.view = widgets.Image(format="png")
+        self.view = _picture()
         for control in (self.digit, self.feature, self.mode, self.window, self.stride):
             control.observe(lambda change: self.redraw(), names="value")
         self.children = [
@@ -199,6 +205,7 @@ class PoolingExplorer(_DigitsAndKernels):
         from mnist_book.plots import show_pooling
 
         title = f"{self.mode.value} pooling"
+        digit = _digit_title(self.digit.value, self.labels)
         _render_png(
             self.view,
             lambda: show_pooling(
@@ -207,8 +214,10 @@ class PoolingExplorer(_DigitsAndKernels):
                 self.window.value,
                 self.stride.value,
                 title=title,
-                input_title=f"{_digit_title(self.digit.value, self.labels)}, {self.feature.value}:",
+                input_title=f"{digit}, {self.feature.value}:",
             ),
+            alt=f"The {self.feature.value} feature map of the {digit} and its {title} "
+            f"(window {self.window.value}, stride {self.stride.value})",
         )
 
 
@@ -233,14 +242,14 @@ class ProbabilityBrowser(widgets.VBox):
         self._plot = plot_prediction
         wrong = (self.probs.argmax(1) != self.labels).nonzero().flatten().tolist()
         self.choices = {"all digits": list(range(len(self.labels))), "mistakes only": wrong or [0]}
-        self.which = widgets.ToggleButtons(options=list(self.choices), value="all digits")
+        self.which = widgets.ToggleButtons(options=list(self.choices), value="all digits", description="show")
         self.position = widgets.IntSlider(
             value=0, min=0, max=len(self.labels) - 1, description="digit", continuous_update=False
         )
-        self.output = widgets.Output()
+        self.view = _picture()
         self.which.observe(self._on_which, names="value")
         self.position.observe(lambda change: self.redraw(), names="value")
-        self.children = [widgets.HBox([self.which, self.position]), self.output]
+        self.children = [widgets.HBox([self.which, self.position]), self.view]
         self.redraw()
 
     def index(self) -> int:
@@ -254,11 +263,13 @@ class ProbabilityBrowser(widgets.VBox):
 
     def redraw(self) -> None:
         i = self.index()
-        _render(
-            self.output,
-            lambda: self._plot(
-                self.images[i], self.probs[i], int(self.labels[i]), title=f"#{i}: true {int(self.labels[i])}"
-            ),
+        label = int(self.labels[i])
+        read = int(self.probs[i].argmax())
+        _render_png(
+            self.view,
+            lambda: self._plot(self.images[i], self.probs[i], label, title=f"#{i}: true {label}"),
+            alt=f"Test digit #{i}, a {label}, and the model's ten probabilities: "
+            f"it reads {read} with probability {float(self.probs[i, read]):.1%}",
         )
 
 
@@ -282,10 +293,10 @@ class HandwritingReader(widgets.VBox):
         self.model = model
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload a digit")
         self.message = widgets.HTML("Choose a PNG or JPEG image of one handwritten digit.")
-        self.output = widgets.Output()
+        self.view = _picture()
         self.reading = None  # the last mnist_book.preprocess.Reading
         self.upload.observe(self._on_upload, names="value")
-        self.children = [self.upload, self.message, self.output]
+        self.children = [self.upload, self.message, self.view]
 
     def _on_upload(self, change) -> None:
         files = change["new"]
@@ -304,14 +315,18 @@ class HandwritingReader(widgets.VBox):
         except ImageInputError as err:
             self.reading = None
             self.message.value = f'<span style="color: crimson">{html.escape(name)}: {html.escape(str(err))}</span>'
-            self.output.clear_output()
+            self.view.value = ""
             return
         r = self.reading
         self.message.value = (
             f"{html.escape(name)}: the model reads <b>{r.digit}</b> with probability {float(r.probs[r.digit]):.1%}"
             + (" (the ink was darker than the paper, so the image was inverted)." if r.preprocessed.inverted else ".")
         )
-        _render(self.output, lambda: plot_preprocessing(r.preprocessed.steps, r.probs))
+        _render_png(
+            self.view,
+            lambda: plot_preprocessing(r.preprocessed.steps, r.probs),
+            alt=f"{name} at each preprocessing step, and the model's ten probabilities: it reads {r.digit}",
+        )
 
 
 def handwriting_reader(model: torch.nn.Module) -> HandwritingReader:

@@ -1,4 +1,5 @@
-"""Fixtures shared by the unit tests (the options for every test and notebook are in ../conftest.py)."""
+"""Fixtures shared by the unit tests (the options for every test and notebook are in ../conftest.py),
+and the browser tests' web server and browser (``tests/browser.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 
 from mnist_book.data import Split, load_split, subset
 from mnist_book.devices import get_device
+from tests.browser import browser, server  # noqa: F401  (fixtures for test_html.py and test_a11y.py)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ def test_kernel_explorer_presets_and_hand_edits():
     explorer.digit.value = 2
     expected = F.conv2d(IMAGES[2:3], explorer.kernel().view(1, 1, 3, 3), padding=1)[0, 0]
     torch.testing.assert_close(explorer.feature_map(), expected)
+    assert 'alt="The digit #2 (label 1), the kernel (your own) and the feature map it gives"' in explorer.view.value
 
 
 def test_pooling_explorer_follows_its_controls():
@@ -37,3 +38,7 @@ def test_pooling_explorer_follows_its_controls():
     assert explorer.pooled().shape == (1, 1, 13, 13)
     explorer.mode.value = "average"
     torch.testing.assert_close(explorer.pooled(), F.avg_pool2d(features, 3, 2))
+    assert (
+        'alt="The horizontal edge feature map of the digit #0 and its average pooling (window 3, stride 2)"'
+        in explorer.view.value
+    )

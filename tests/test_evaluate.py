@@ -266,6 +266,10 @@ def test_probability_browser_can_show_only_the_mistakes():
     assert browser.position.max == 1
     browser.position.value = 1
     assert browser.index() == 3
+    # The picture says in words what it shows (its alternative text).
+    assert 'alt="Test digit #3, a 3, and the model&#x27;s ten probabilities: it reads 7 with probability 100.0%"' in (
+        browser.view.value
+    )
 
 
 def test_markdown_table():

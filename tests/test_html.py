@@ -8,110 +8,27 @@ are held to ``mnist_book.preprocess``'s.
 
 Needs a built book (``jupyter-book build .``) and Chromium with its driver (Debian: ``chromium``,
 ``chromium-driver``). Without them these tests are skipped, unless ``MNIST_BOOK_REQUIRE_HTML=1``
-(as in CI) turns the skip into a failure.
+(as in CI) turns the skip into a failure (``tests/browser.py``: the server and browser fixtures).
 """
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
-import shutil
-import threading
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-HTML = ROOT / "_build" / "html"
+from tests.browser import HTML, PAGES, ROOT, open_page, unavailable
+
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "book").glob("*.html")) if HTML.is_dir() else []
-REQUIRED = os.environ.get("MNIST_BOOK_REQUIRE_HTML") == "1"
-
-
-def _unavailable(reason: str):
-    if REQUIRED:
-        pytest.fail(f"MNIST_BOOK_REQUIRE_HTML=1 but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def server():
-    if not PAGES:
-        _unavailable("the book is not built (run `jupyter-book build .` first)")
-    handler = functools.partial(_QuietHandler, directory=str(HTML))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _unavailable("selenium is not installed")
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (binary and driver):
-        _unavailable("Chromium and chromedriver are not installed (Debian: chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1000",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = webdriver.Chrome(service=Service(driver), options=options)
-    chrome.set_script_timeout(60)
-    yield chrome
-    chrome.quit()
-
-
-# Waits until MathJax has typeset the page and the widgets manager has drawn every saved view.
-_SETTLE = """
-const done = arguments[arguments.length - 1];
-const start = Date.now();
-async function settle() {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
-  const expected = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
-  while (Date.now() - start < 45000) {
-    const drawn = document.querySelectorAll('.jupyter-widgets.widget-container, .jupyter-widgets-view, .widget-inline-hbox, .jupyter-widgets.widget-inline-hbox, .widget-hprogress, .jupyter-widgets-output-area').length;
-    const images = [...document.images].every(img => img.complete);
-    if ((expected === 0 || drawn > 0) && images) break;
-    await new Promise(r => setTimeout(r, 200));
-  }
-  done(expected);
-}
-settle();
-"""
 
 
 @pytest.mark.parametrize("page", PAGES or ["(no pages)"])
 def test_page_in_browser(page, server, browser):
     browser.get_log("browser")  # drop what earlier pages logged
-    browser.get(f"{server}/{page}")
-    n_widget_views = browser.execute_async_script(_SETTLE)
+    n_widget_views = open_page(browser, server, page)
 
-    # 1. No JavaScript errors (a missing favicon is the browser's habit, not the book's).
-    errors = [
-        e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
-    ]
+    # 1. No JavaScript errors.
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], f"{page}: JavaScript errors in the console:\n" + "\n".join(errors)
 
     # 2. Every image loaded.
@@ -261,9 +178,7 @@ def _wait_for_reading(browser, result, previous=None):
 
 
 def _severe(browser) -> list[str]:
-    return [
-        e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]
-    ]
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def _python_side(pngs: list[str]):
@@ -386,7 +301,7 @@ def test_digit_pad_on_the_introduction(server, browser):
 
 def test_digit_pad_without_a_server_or_javascript_says_what_to_do(browser):
     if not (HTML / PAD_PAGE).is_file():
-        _unavailable("the book is not built")
+        unavailable("the book is not built")
     # Without JavaScript the host's own text stays: what the pad is and what it needs.
     static = (HTML / PAD_PAGE).read_text()
     assert 'class="digit-pad-host"' in static and "python -m http.server -d _build/html" in static

@@ -30,7 +30,14 @@ class FakeApp:
 
 def _configure(confdir: Path, caplog) -> tuple[FakeApp, SimpleNamespace]:
     app = FakeApp(confdir)
-    config = SimpleNamespace(html_static_path=[], html_context={}, mathjax_path=None, nb_ipywidgets_js=None)
+    config = SimpleNamespace(
+        html_static_path=[],
+        html_context={},
+        mathjax_path=None,
+        nb_ipywidgets_js=None,
+        templates_path=["theme"],
+        exclude_patterns=[],
+    )
     with caplog.at_level(logging.INFO):
         offline_assets._configure(app, config)
     return app, config
@@ -51,7 +58,10 @@ def test_local_assets_are_served_from_static(tmp_path, caplog):
     assert config.mathjax_path == "mathjax/tex-mml-chtml.js"
     assert _ort_source(app) == "ort/"
     assert "widgets/embed-amd.js" in config.nb_ipywidgets_js
-    assert app.css == ["digit-pad.css"]
+    assert app.css == ["widgets/widgets.css", "digit-pad.css"]
+    assert config.exclude_patterns == ["axe"], "axe-core, fetched for the tests, is not copied into the book"
+    assert config.templates_path == [str(tmp_path / "book" / "_templates"), "theme"], "the book's templates first"
+    assert config.html_context["default_mode"] == "light"
 
 
 def test_without_npm_the_cdns_are_used_and_the_build_says_why(tmp_path, caplog, monkeypatch):
@@ -79,3 +89,15 @@ def test_the_cdn_fallback_is_the_version_the_script_fetches():
     script = (ROOT / "tools" / "fetch_web_assets.sh").read_text()
     version = next(line.split("=")[1].split()[0] for line in script.splitlines() if line.startswith("ORT_WEB="))
     assert f"onnxruntime-web@{version}/" in offline_assets.CDN_ORT
+
+
+def test_the_navigation_toggles_are_named_after_their_page():
+    nav = (
+        '<ul><li class="has-children"><a class="reference internal" href="x.html">7. Fine-tuning</a>'
+        '<details><summary><span class="toctree-toggle" role="presentation"><i class="fa"></i></span></summary>'
+        "<ul><li>7.1</li></ul></details></li>"
+        '<li><details><summary><p class="caption">Part</p></summary></details></li></ul>'
+    )
+    named = offline_assets.name_summaries(nav)
+    assert '<summary aria-label="Pages under 7. Fine-tuning">' in named
+    assert "<summary><p" in named, "a summary with text keeps it as its name"

@@ -13,6 +13,15 @@ Also mends three things the browser console complained about in the stock build:
 ``book/_static/widgets/setup.js`` lets the widgets manager (written for MathJax 2) work beside
 MathJax 3 and find its fonts; a script block sphinx-thebe adds twice is added once; and the theme
 gets a valid default colour mode.
+
+And what an accessibility audit (axe-core, ``tests/test_a11y.py``) found in the stock theme and
+markup: the book is light only, whatever the reader's system or an earlier visit chose (the
+templates in ``book/_templates`` drop the theme's light/dark switch and name the search button by
+what it shows); the navigation's expand/collapse toggles (``<summary>``) are named after the page
+they open; the bibliography's entries are list items of its list (docutils marks them with the
+deprecated role ``doc-biblioentry``); ``setup.js`` names the widgets' slider handles and
+``widgets/widgets.css`` wraps progress bars that would scroll sideways. axe-core itself is fetched
+with the other assets, for the tests only: it is not copied into the book.
 """
 
 import json
@@ -36,7 +45,12 @@ ASSETS = (
     "ort/ort.wasm.min.js",
     "ort/ort-wasm-simd-threaded.mjs",
     "ort/ort-wasm-simd-threaded.wasm",
+    "axe/axe.min.js",  # for tests/test_a11y.py, not served
 )
+#: The book's only colour mode (see the README, "Light and dark").
+MODE = "light"
+#: Runs in <head> after the theme's own script, which takes the mode an earlier visit stored.
+FORCE_MODE = f'document.documentElement.dataset.mode = "{MODE}"; document.documentElement.dataset.theme = "{MODE}";'
 
 
 def _have_assets(assets: Path) -> bool:
@@ -71,11 +85,17 @@ def _configure(app, config):
     config.html_static_path = list(config.html_static_path) + [
         str(root / "book" / "_static")
     ]
-    config.html_context = {**config.html_context, "default_mode": "light"}
+    config.templates_path = [
+        str(root / "book" / "_templates"),
+        *config.templates_path,
+    ]  # before the theme's
+    config.html_context = {**config.html_context, "default_mode": MODE}
     assets = root / "web_assets"
     why_not = None if _have_assets(assets) else _fetch_assets(root)
     if why_not is None and _have_assets(assets):
         config.html_static_path.append(str(assets))
+        # exclude_patterns also filter what is copied from a static folder: axe is for the tests.
+        config.exclude_patterns = [*config.exclude_patterns, "axe"]
         config.mathjax_path = "mathjax/tex-mml-chtml.js"  # relative to _static/
         require, embed, ort = "widgets/require.js", "widgets/embed-amd.js", "ort/"
         logger.info(
@@ -100,6 +120,8 @@ def _configure(app, config):
         page_constants,  # the pad preprocesses with the package's numbers
     )
 
+    app.add_js_file(None, body=FORCE_MODE)
+    app.add_css_file("widgets/widgets.css")
     app.add_css_file("digit-pad.css")
     app.add_js_file(
         "digit-pad.js",
@@ -147,8 +169,42 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
     scripts[:] = unique
 
 
+def name_summaries(html: str) -> str:
+    """Name each unnamed ``<summary>`` of the theme's navigation (an icon only) after the page whose
+    sub-pages it shows or hides."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for summary in soup.find_all("summary"):
+        if summary.get_text(strip=True) or summary.get("aria-label"):
+            continue
+        item = summary.find_parent("li")
+        link = item.find("a", recursive=False) if item else None
+        title = " ".join(link.get_text().split()) if link else ""
+        summary["aria-label"] = f"Pages under {title}" if title else "More pages"
+    return str(soup)
+
+
+def _mend_markup(app, pagename, templatename, context, doctree):
+    from markupsafe import Markup
+
+    generate = context.get(
+        "generate_toctree_html"
+    )  # pydata-sphinx-theme's, set at priority 500
+    if generate is not None:
+        context["generate_toctree_html"] = lambda *args, **kwargs: Markup(
+            name_summaries(str(generate(*args, **kwargs)))
+        )
+    # A citation list (role="list") holds list items; DPub-ARIA 1.1 deprecates doc-biblioentry.
+    if "body" in context:
+        context["body"] = context["body"].replace(
+            'role="doc-biblioentry"', 'role="listitem"'
+        )
+
+
 def setup(app):
     app.connect("config-inited", _configure, priority=900)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("html-page-context", _mend_markup, priority=900)
     app.connect("build-finished", _copy_reader)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,4 +1,5 @@
-// Runs after RequireJS and before the Jupyter widgets HTML manager (embed-amd.js).
+// Runs after RequireJS and before the Jupyter widgets HTML manager (embed-amd.js), on the pages
+// that show widgets.
 (function () {
   var script = document.currentScript;
   var here = script.src.replace(/\/[^\/]*$/, "");
@@ -27,5 +28,22 @@
         },
       };
     }
+  });
+  // The manager draws a slider's handle (noUiSlider, role="slider") without a name; its label,
+  // the widget's description, is beside it. Name each handle by its label as the widgets are drawn.
+  var labelled = 0;
+  function nameSliderHandles() {
+    document.querySelectorAll(".widget-slider").forEach(function (slider) {
+      var label = slider.querySelector(".widget-label");
+      if (!label || !label.textContent.trim()) return;
+      if (!label.id) label.id = "widget-label-" + ++labelled;
+      slider.querySelectorAll('[role="slider"]:not([aria-labelledby])').forEach(function (handle) {
+        handle.setAttribute("aria-labelledby", label.id);
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    nameSliderHandles();
+    new MutationObserver(nameSliderHandles).observe(document.body, { childList: true, subtree: true });
   });
 })();
