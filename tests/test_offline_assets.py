@@ -26,7 +26,7 @@ class FakeApp:
         self.js.append((name, attributes))
 
     def add_css_file(self, name, **attributes):
-        self.css.append(name)
+        self.css.append((name, attributes.get("media")))
 
 
 def _configure(confdir: Path, caplog) -> tuple[FakeApp, SimpleNamespace]:
@@ -52,7 +52,7 @@ def test_local_assets_are_served_from_static(tmp_path, caplog):
     assert config.mathjax_path == "mathjax/tex-mml-chtml.js"
     assert _ort_source(app) == "ort/"
     assert "widgets/embed-amd.js" in config.nb_ipywidgets_js
-    assert app.css == ["digit-pad.css"]
+    assert app.css == [("digit-pad.css", None), ("print.css", "print")]  # the pad; paper and the PDF
 
 
 def test_without_npm_the_cdns_are_used_and_the_build_says_why(tmp_path, caplog, monkeypatch):

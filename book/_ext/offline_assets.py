@@ -101,6 +101,7 @@ def _configure(app, config):
     )
 
     app.add_css_file("digit-pad.css")
+    app.add_css_file("print.css", media="print")  # paper, and python -m mnist_book.pdf
     app.add_js_file(
         "digit-pad.js",
         loading_method="defer",
