@@ -25,7 +25,7 @@ class FakeApp:
         self.js.append((name, attributes))
 
     def add_css_file(self, name, **attributes):
-        self.css.append(name)
+        self.css.append((name, attributes.get("media")))
 
 
 def _configure(confdir: Path, caplog) -> tuple[FakeApp, SimpleNamespace]:
@@ -58,7 +58,7 @@ def test_local_assets_are_served_from_static(tmp_path, caplog):
     assert config.mathjax_path == "mathjax/tex-mml-chtml.js"
     assert _ort_source(app) == "ort/"
     assert "widgets/embed-amd.js" in config.nb_ipywidgets_js
-    assert app.css == ["widgets/widgets.css", "digit-pad.css"]
+    assert app.css == [("widgets/widgets.css", None), ("digit-pad.css", None), ("print.css", "print")]
     assert config.exclude_patterns == ["axe"], "axe-core, fetched for the tests, is not copied into the book"
     assert config.templates_path == [str(tmp_path / "book" / "_templates"), "theme"], "the book's templates first"
     assert config.html_context["default_mode"] == "light"

@@ -123,6 +123,7 @@ def _configure(app, config):
     app.add_js_file(None, body=FORCE_MODE)
     app.add_css_file("widgets/widgets.css")
     app.add_css_file("digit-pad.css")
+    app.add_css_file("print.css", media="print")  # paper, and python -m mnist_book.pdf
     app.add_js_file(
         "digit-pad.js",
         loading_method="defer",
